@@ -1,0 +1,35 @@
+"""hybridad: symbolic-plus-numeric hybrid differentiation on one expression DAG.
+
+Build expressions with operators, ``hd.parse``, ``hd.from_sympy`` or by tracing a
+Python function; differentiate them symbolically (DAGs that never swell), numerically,
+or by forward and reverse automatic differentiation. See README.md.
+"""
+
+from . import core as _core  # noqa: F401  (registers the primitives)
+from . import numeric
+from .calculus import count_ops, cse, diff, gradient, hessian, jacobian
+from .core.build import (
+    abs, arccos, arcsin, arctan, arctan2, cos, cosh, dot, exp, expm1, log, log1p,
+    maximum, minimum, power, relu, sigmoid, sign, sin, sinh, sqrt, stop_gradient, sum,
+    symarray, symbols, tan, tanh, where,
+)
+from .core.evaluate import evaluate
+from .core.expr import Constant, Expr, Symbol
+from .errors import HybridadError, ParseError, TracingError
+# PENDING from .interop.parse import parse
+# PENDING from .interop.sympy_bridge import from_sympy, to_sympy
+from .func.check import check_grad
+
+asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Constant", "Expr", "HybridadError", "ParseError", "Symbol", "TracingError",
+    "abs", "acos", "arccos", "arcsin", "arctan", "arctan2", "asin", "atan", "atan2",
+    "check_grad", "cos", "cosh", "count_ops", "cse", "diff", "dot", "evaluate", "exp",
+    "expm1", "from_sympy", "gradient", "hessian", "jacobian", "log", "log1p", "maximum",
+    "minimum", "numeric", "parse", "power", "relu", "sigmoid", "sign", "sin", "sinh",
+    "sqrt", "stop_gradient", "sum", "symarray", "symbols", "tan", "tanh", "to_sympy",
+    "where",
+]

@@ -1,0 +1,5 @@
+"""Expression core: nodes, the primitive registry, constructors, traversal, printing."""
+
+from . import primitives as _primitives  # noqa: F401  (registers every primitive)
+from .expr import Constant, Expr, Symbol
+from .registry import PRIMITIVES, Flags, Primitive

@@ -1,0 +1,306 @@
+"""Constructors: the only way nodes are made.
+
+``apply(name, *args)`` is the single construction path: it converts operands, puts the
+operands of commutative operations in canonical order, folds constants with the
+registry's numpy evaluation, applies the primitive's construction-time simplifier and
+finally interns the node. The public functions (``sin``, ``where``, ``sum``, ...) and
+the Python operators on :class:`Expr` are thin wrappers; functions also map elementwise
+over numpy (object) arrays and lists.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from .expr import (
+    CONSTANT, SYMBOL, Constant, Expr, Symbol, constant, intern_op, is_number, symbol,
+)
+from .registry import PRIMITIVES
+
+ExprLike = Any  # Expr, a real number, or (for the elementwise functions) an array of them
+
+
+def as_expr(value: Any) -> Expr:
+    """``value`` as an Expr: Exprs pass through, real numbers become constants."""
+    if isinstance(value, Expr):
+        return value
+    if is_number(value):
+        return constant(float(value))
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        return as_expr(value[()])
+    raise TypeError(
+        f"expected a hybridad expression or a real number, got {type(value).__name__} "
+        f"{_short_repr(value)}"
+    )
+
+
+_NODE_TYPES = (Expr, Symbol, Constant)
+
+
+def _short_repr(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _order_key(node: Expr) -> tuple[int, int]:
+    # Constants, then operations, then symbols; ties by creation order. Deterministic
+    # across runs (never id()), and a left-folded sum prints in the order it was written.
+    rank = 0 if node.op == CONSTANT else (2 if node.op == SYMBOL else 1)
+    return (rank, node.serial)
+
+
+def apply(name: str, *operands: Any) -> Expr:
+    """Build ``name(*operands)`` through canonical ordering, folding and simplification."""
+    prim = PRIMITIVES[name]
+    args = operands if all(type(a) in _NODE_TYPES for a in operands) else tuple(
+        as_expr(a) for a in operands)
+    if len(args) != prim.arity:
+        raise TypeError(f"{name}() takes {prim.arity} argument(s), got {len(args)}")
+    if prim.commutative and len(args) == 2 and _order_key(args[1]) < _order_key(args[0]):
+        args = (args[1], args[0])
+    if all(type(a) is Constant for a in args):
+        return _fold(prim, args)
+    if prim.simplify is not None:
+        simpler = prim.simplify(*args)
+        if simpler is not None:
+            return simpler
+    return intern_op(name, args)
+
+
+def _fold(prim: Any, args: tuple[Expr, ...]) -> Expr:
+    # Same function and same float64 arithmetic as evaluation, so folding never changes
+    # a value; IEEE specials (log(-1) -> nan, 1/0 -> inf) raise nothing.
+    with np.errstate(all="ignore"):
+        value = prim.numpy(*(np.float64(a.param) for a in args))
+    return constant(float(value))
+
+
+def is_const(node: Expr, value: float | None = None) -> bool:
+    """True if ``node`` is a constant (equal to ``value`` when given)."""
+    return node.op == CONSTANT and (value is None or node.param == value)
+
+
+ZERO = constant(0.0)
+ONE = constant(1.0)
+
+
+# --------------------------------------------------------------------------------------
+# elementwise public functions
+# --------------------------------------------------------------------------------------
+def _is_array_like(value: Any) -> bool:
+    return isinstance(value, (np.ndarray, list, tuple))
+
+
+def elementwise(name: str, *operands: Any) -> Any:
+    """Apply primitive ``name``; over arrays elementwise (numpy broadcasting)."""
+    if not any(_is_array_like(op) for op in operands):
+        return apply(name, *operands)
+    arrays = [np.asarray(op, dtype=object) if _is_array_like(op) else op for op in operands]
+    ufunc = np.frompyfunc(lambda *xs: apply(name, *xs), len(arrays), 1)
+    result = ufunc(*arrays)
+    return result if isinstance(result, np.ndarray) else as_expr(result)
+
+
+def _unary(name: str, doc: str) -> Callable[[ExprLike], Any]:
+    def function(x: ExprLike) -> Any:
+        return elementwise(name, x)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    return function
+
+
+def _binary(name: str, doc: str) -> Callable[[ExprLike, ExprLike], Any]:
+    def function(a: ExprLike, b: ExprLike) -> Any:
+        return elementwise(name, a, b)
+
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    return function
+
+
+add = _binary("add", "a + b")
+subtract = _binary("sub", "a - b")
+multiply = _binary("mul", "a * b")
+divide = _binary("div", "a / b")
+power = _binary("pow", "a ** b (real power; nan for a negative base and fractional b)")
+negative = _unary("neg", "-x")
+sin = _unary("sin", "Sine.")
+cos = _unary("cos", "Cosine.")
+tan = _unary("tan", "Tangent.")
+arcsin = _unary("arcsin", "Inverse sine (nan outside [-1, 1]).")
+arccos = _unary("arccos", "Inverse cosine (nan outside [-1, 1]).")
+arctan = _unary("arctan", "Inverse tangent.")
+arctan2 = _binary("arctan2", "arctan2(y, x): the angle of the point (x, y), as numpy.")
+sinh = _unary("sinh", "Hyperbolic sine.")
+cosh = _unary("cosh", "Hyperbolic cosine.")
+tanh = _unary("tanh", "Hyperbolic tangent.")
+exp = _unary("exp", "Exponential.")
+log = _unary("log", "Natural logarithm (nan for negative input, -inf at 0).")
+log1p = _unary("log1p", "log(1 + x), accurate for small x.")
+expm1 = _unary("expm1", "exp(x) - 1, accurate for small x.")
+sqrt = _unary("sqrt", "Square root (nan for negative input).")
+abs = _unary("abs", "Absolute value; its derivative is sign(x), 0 at 0.")  # noqa: A001
+sign = _unary("sign", "Sign: -1, 0 or 1 (nan for nan); derivative 0.")
+sigmoid = _unary("sigmoid", "Logistic sigmoid 1 / (1 + exp(-x)).")
+relu = _unary("relu", "max(x, 0); derivative 1 for x > 0, else 0 (as JAX and PyTorch).")
+stop_gradient = _unary("stop_gradient", "Identity whose derivative is zero.")
+maximum = _binary("maximum", "Elementwise maximum; propagates nan; ties split 1/2 - 1/2.")
+minimum = _binary("minimum", "Elementwise minimum; propagates nan; ties split 1/2 - 1/2.")
+less = _binary("lt", "a < b as 1.0 / 0.0 (for where).")
+less_equal = _binary("le", "a <= b as 1.0 / 0.0 (for where).")
+greater = _binary("gt", "a > b as 1.0 / 0.0 (for where).")
+greater_equal = _binary("ge", "a >= b as 1.0 / 0.0 (for where).")
+
+
+def where(condition: ExprLike, a: ExprLike, b: ExprLike) -> Any:
+    """``a`` where ``condition`` is nonzero (true), else ``b``; elementwise over arrays.
+
+    The derivative flows through the chosen branch only. In reverse mode an inf or nan
+    partial inside the branch *not* taken can still turn into nan (0 * inf); guard such a
+    branch with a second where on its input ("double where"), e.g.
+    ``where(x > 0, sqrt(where(x > 0, x, 1)), 0)``.
+    """
+    return elementwise("where", condition, a, b)
+
+
+def symbols(names: str) -> Symbol | tuple[Symbol, ...]:
+    """Symbols from space- or comma-separated names; one name gives one Symbol.
+
+    >>> import hybridad as hd
+    >>> x1, x2 = hd.symbols("x1 x2")
+    >>> hd.symbols("x1") is x1
+    True
+    """
+    if not isinstance(names, str):
+        raise TypeError(f"symbols() expects a string of names, got {type(names).__name__}")
+    parts = [p for p in names.replace(",", " ").split() if p]
+    if not parts:
+        raise ValueError("symbols() needs at least one name, got an empty string")
+    made = tuple(symbol(p) for p in parts)
+    return made[0] if len(made) == 1 else made
+
+
+def symarray(prefix: str, shape: int | tuple[int, ...]) -> np.ndarray:
+    """Numpy object array of Symbols named ``prefix_i_j...``.
+
+    >>> import hybridad as hd
+    >>> hd.symarray("w", (2, 2))[1, 0]
+    w_1_0
+    """
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    out = np.empty(shape, dtype=object)
+    for index in np.ndindex(*shape):
+        out[index] = symbol("_".join([prefix, *map(str, index)]))
+    return out
+
+
+def _pairwise_sum(terms: list[Expr]) -> Expr:
+    # Balanced reduction: depth log2(n) instead of n, and the pairwise rounding of numpy.
+    if not terms:
+        return ZERO
+    while len(terms) > 1:
+        paired = [apply("add", terms[i], terms[i + 1]) for i in range(0, len(terms) - 1, 2)]
+        if len(terms) % 2:
+            paired.append(terms[-1])
+        terms = paired
+    return terms[0]
+
+
+def sum(values: Any, axis: int | None = None) -> Any:  # noqa: A001
+    """Sum of an array (or iterable) of expressions; ``axis`` as in numpy."""
+    arr = np.asarray(values if not isinstance(values, Iterable) or _is_array_like(values)
+                     else list(values), dtype=object)
+    if axis is None:
+        return _pairwise_sum([as_expr(v) for v in arr.ravel()])
+    moved = np.moveaxis(arr, axis, -1)
+    out = np.empty(moved.shape[:-1], dtype=object)
+    for index in np.ndindex(*out.shape):
+        out[index] = _pairwise_sum([as_expr(v) for v in moved[index]])
+    return out if out.ndim else out[()]
+
+
+def dot(a: Any, b: Any) -> Any:
+    """Dot product as numpy.dot: vector·vector is a scalar Expr, else an object array."""
+    a_arr, b_arr = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+    if a_arr.ndim == 1 and b_arr.ndim == 1:
+        if a_arr.shape != b_arr.shape:
+            raise ValueError(f"dot: vectors of different lengths {a_arr.shape} and "
+                             f"{b_arr.shape}")
+        return _pairwise_sum([apply("mul", x, y) for x, y in zip(a_arr, b_arr, strict=True)])
+    if a_arr.ndim == 0 or b_arr.ndim == 0:
+        return multiply(a_arr, b_arr)
+    if a_arr.shape[-1] != b_arr.shape[-2 if b_arr.ndim > 1 else 0]:
+        raise ValueError(f"dot: shapes {a_arr.shape} and {b_arr.shape} are not aligned")
+    moved_b = np.moveaxis(b_arr, -2, -1) if b_arr.ndim > 1 else b_arr[None, :]
+    out = np.empty(a_arr.shape[:-1] + moved_b.shape[:-1], dtype=object)
+    for i in np.ndindex(*a_arr.shape[:-1]):
+        for j in np.ndindex(*moved_b.shape[:-1]):
+            out[i + j] = dot(a_arr[i], moved_b[j])
+    if b_arr.ndim == 1:
+        out = out.reshape(a_arr.shape[:-1])
+    return out if out.ndim else out[()]
+
+
+# --------------------------------------------------------------------------------------
+# operators on Expr
+# --------------------------------------------------------------------------------------
+def _operand(value: Any) -> Expr | None:
+    if isinstance(value, Expr):
+        return value
+    if is_number(value) or (isinstance(value, np.ndarray) and value.ndim == 0
+                            and value.dtype.kind in "biuf"):
+        return as_expr(value)
+    return None
+
+
+def _binary_operator(name: str, reflected: bool) -> Callable[[Expr, Any], Any]:
+    def operator(self: Expr, other: Any) -> Any:
+        other_expr = _operand(other)
+        if other_expr is None:
+            return NotImplemented
+        return apply(name, other_expr, self) if reflected else apply(name, self, other_expr)
+
+    return operator
+
+
+for _dunder, _name in [("add", "add"), ("sub", "sub"), ("mul", "mul"),
+                       ("truediv", "div"), ("pow", "pow")]:
+    setattr(Expr, f"__{_dunder}__", _binary_operator(_name, False))
+    setattr(Expr, f"__r{_dunder}__", _binary_operator(_name, True))
+for _dunder, _name in [("lt", "lt"), ("le", "le"), ("gt", "gt"), ("ge", "ge")]:
+    setattr(Expr, f"__{_dunder}__", _binary_operator(_name, False))
+Expr.__neg__ = lambda self: apply("neg", self)  # type: ignore[attr-defined]
+Expr.__pos__ = lambda self: self  # type: ignore[attr-defined]
+Expr.__abs__ = lambda self: apply("abs", self)  # type: ignore[attr-defined]
+
+# numpy's object-dtype loops call a method of the element's own name (np.sin -> x.sin()).
+for _method in ["sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
+                "exp", "log", "log1p", "expm1", "sqrt", "sign"]:
+    setattr(Expr, _method, (lambda n: lambda self: apply(n, self))(_method))
+Expr.arctan2 = lambda self, other: apply("arctan2", self, other)  # type: ignore[attr-defined]
+Expr.conjugate = lambda self: self  # type: ignore[attr-defined]
+
+_UFUNCS: dict[Any, Callable[..., Any]] = {
+    np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide,
+    np.power: power, np.negative: negative, np.positive: lambda x: x,
+    np.absolute: abs, np.sign: sign, np.sin: sin, np.cos: cos, np.tan: tan,
+    np.arcsin: arcsin, np.arccos: arccos, np.arctan: arctan, np.arctan2: arctan2,
+    np.sinh: sinh, np.cosh: cosh, np.tanh: tanh, np.exp: exp, np.log: log,
+    np.log1p: log1p, np.expm1: expm1, np.sqrt: sqrt, np.maximum: maximum,
+    np.minimum: minimum, np.less: less, np.less_equal: less_equal, np.greater: greater,
+    np.greater_equal: greater_equal, np.square: lambda x: power(x, 2.0),
+}
+
+
+def _array_ufunc(self: Expr, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+    """numpy ufuncs on an Expr (``np.sin(x)``, ``np.float64(2) * x``) build nodes."""
+    function = _UFUNCS.get(ufunc)
+    if method != "__call__" or function is None or kwargs:
+        return NotImplemented
+    return function(*inputs)
+
+
+Expr.__array_ufunc__ = _array_ufunc  # type: ignore[attr-defined]

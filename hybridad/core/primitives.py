@@ -1,0 +1,270 @@
+"""The registry entries: one :class:`Primitive` per operation.
+
+Partial rules follow DESIGN.md §3: d|x|/dx = sign(x) (0 at 0); maximum/minimum split
+ties 1/2 - 1/2 (written as (1 ± sign(a - b)) / 2); where passes the chosen branch only;
+comparisons, sign and stop_gradient have no partial (structural zero). Rules reuse the
+node's output where that is cheaper (exp -> out, tanh -> 1 - out², sigmoid -> out(1-out)).
+
+Construction-time simplifications use *symbolic* semantics, as SymPy does: ``x*0 -> 0``,
+``0/x -> 0``, ``x - x -> 0`` and ``x/x -> 1`` hold even though numerically x could be inf
+or nan (where IEEE gives nan), and ``x + 0 -> x`` even for x = -0.0. This is the one
+place a value may differ from plain numpy; every mode shares the simplified DAG, so the
+modes still agree with each other. All other rewrites are exact in IEEE arithmetic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import build as b
+from .build import ONE, ZERO, is_const
+from .expr import Expr
+from .registry import Flags, Infix, Primitive, register
+
+F = Flags
+WIDE = (-4.0, 4.0)
+POSITIVE = (0.2, 5.0)
+UNIT = (-0.9, 0.9)
+
+
+def _is_op(node: Expr, name: str) -> bool:
+    return node.op == name
+
+
+# -- simplifiers (each lists its rules; operands already canonical, not all constant) --
+def _simplify_add(x: Expr, y: Expr) -> Expr | None:
+    """0 + y -> y; x + (-y) -> x - y; (-x) + y -> y - x."""
+    if is_const(x, 0.0):
+        return y
+    if _is_op(y, "neg"):
+        return b.apply("sub", x, y.args[0])
+    if _is_op(x, "neg"):
+        return b.apply("sub", y, x.args[0])
+    return None
+
+
+def _simplify_sub(x: Expr, y: Expr) -> Expr | None:
+    """x - x -> 0 (symbolic); x - 0 -> x; 0 - y -> -y; x - (-y) -> x + y."""
+    if x is y:
+        return ZERO
+    if is_const(y, 0.0):
+        return x
+    if is_const(x, 0.0):
+        return b.apply("neg", y)
+    if _is_op(y, "neg"):
+        return b.apply("add", x, y.args[0])
+    return None
+
+
+def _simplify_mul(x: Expr, y: Expr) -> Expr | None:
+    """0 * y -> 0 (symbolic); 1 * y -> y; -1 * y -> -y; (-x) * y -> -(x * y) (either
+    side, so signs gather at the top where add/sub absorb them)."""
+    if is_const(x, 0.0):
+        return ZERO
+    if is_const(x, 1.0):
+        return y
+    if is_const(x, -1.0):
+        return b.apply("neg", y)
+    return _pull_negation("mul", x, y)
+
+
+def _pull_negation(name: str, x: Expr, y: Expr) -> Expr | None:
+    """(-x) op y -> -(x op y) and x op (-y) -> -(x op y), exact for * and /."""
+    if _is_op(x, "neg") and _is_op(y, "neg"):
+        return b.apply(name, x.args[0], y.args[0])
+    if _is_op(x, "neg"):
+        return b.apply("neg", b.apply(name, x.args[0], y))
+    if _is_op(y, "neg"):
+        return b.apply("neg", b.apply(name, x, y.args[0]))
+    return None
+
+
+def _simplify_div(x: Expr, y: Expr) -> Expr | None:
+    """x / x -> 1 and 0 / y -> 0 (symbolic); x / 1 -> x; x / -1 -> -x; negations pulled
+    out as for mul."""
+    if x is y:
+        return ONE
+    if is_const(x, 0.0):
+        return ZERO
+    if is_const(y, 1.0):
+        return x
+    if is_const(y, -1.0):
+        return b.apply("neg", x)
+    return _pull_negation("div", x, y)
+
+
+def _simplify_neg(x: Expr) -> Expr | None:
+    """-(-x) -> x."""
+    return x.args[0] if _is_op(x, "neg") else None
+
+
+def _simplify_pow(x: Expr, y: Expr) -> Expr | None:
+    """x ** 1 -> x; x ** 0 -> 1; 1 ** y -> 1 (all exact: pow(nan, 0) = pow(1, nan) = 1)."""
+    if is_const(y, 1.0):
+        return x
+    if is_const(y, 0.0) or is_const(x, 1.0):
+        return ONE
+    return None
+
+
+def _simplify_idempotent(x: Expr, y: Expr) -> Expr | None:
+    """max(x, x) -> x; min(x, x) -> x."""
+    return x if x is y else None
+
+
+def _simplify_abs(x: Expr) -> Expr | None:
+    """|(|x|)| -> |x|; |-x| -> |x|."""
+    if _is_op(x, "abs"):
+        return x
+    if _is_op(x, "neg"):
+        return b.apply("abs", x.args[0])
+    return None
+
+
+def _simplify_stop_gradient(x: Expr) -> Expr | None:
+    """stop_gradient(stop_gradient(x)) -> stop_gradient(x)."""
+    return x if _is_op(x, "stop_gradient") else None
+
+
+def _simplify_where(c: Expr, x: Expr, y: Expr) -> Expr | None:
+    """where(c, x, x) -> x; where(constant c, x, y) -> x if c != 0 else y."""
+    if x is y:
+        return x
+    if is_const(c):
+        return x if c.param != 0 else y
+    return None
+
+
+# -- numpy evaluations not provided by numpy under the right name --------------------
+def _where(c, x, y):
+    return np.where(c != 0, x, y)[()]
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _relu(x):
+    return np.maximum(x, 0.0)
+
+
+def _identity(x):
+    return x
+
+
+def _comparison(function):
+    return lambda x, y: function(x, y) * 1.0
+
+
+def _tie_split(x: Expr, y: Expr) -> Expr:
+    """d max(x, y)/dx: 1 if x > y, 0 if x < y, 1/2 on a tie (nan if either is nan)."""
+    return b.multiply(0.5, b.add(ONE, b.sign(b.subtract(x, y))))
+
+
+def _binary_op(name, numpy, partials, symbol, precedence, simplify, sympy, flags,
+               domain=(WIDE, WIDE), right_assoc=False):
+    return register(Primitive(name, 2, numpy, partials, sympy, simplify, (), flags,
+                              domain, Infix(symbol, precedence, right_assoc)))
+
+
+def _function(name, arity, numpy, partials, sympy, sympy_names, flags, domain,
+              simplify=None, aliases=()):
+    return register(Primitive(name, arity, numpy, partials, sympy, simplify, sympy_names,
+                              flags, domain, None, None, aliases))
+
+
+SMOOTH0 = F.SMOOTH | F.ZERO_AT_ZERO
+
+# arithmetic --------------------------------------------------------------------------
+ADD = _binary_op("add", np.add, (lambda x, y, out: ONE, lambda x, y, out: ONE), "+", 1,
+                 _simplify_add, lambda s, x, y: x + y,
+                 F.COMMUTATIVE | F.LINEAR | SMOOTH0)
+SUB = _binary_op("sub", np.subtract, (lambda x, y, out: ONE, lambda x, y, out: b.constant(-1.0)),
+                 "-", 1, _simplify_sub, lambda s, x, y: x - y, F.LINEAR | SMOOTH0)
+MUL = _binary_op("mul", np.multiply, (lambda x, y, out: y, lambda x, y, out: x), "*", 2,
+                 _simplify_mul, lambda s, x, y: x * y, F.COMMUTATIVE | SMOOTH0)
+DIV = _binary_op("div", np.true_divide,
+                 (lambda x, y, out: b.divide(ONE, y), lambda x, y, out: b.negative(out / y)),
+                 "/", 2, _simplify_div, lambda s, x, y: x / y, F.SMOOTH,
+                 (WIDE, POSITIVE))
+POW = _binary_op("pow", np.power,
+                 (lambda x, y, out: y * b.power(x, y - ONE), lambda x, y, out: out * b.log(x)),
+                 "**", 4, _simplify_pow, lambda s, x, y: s.Pow(x, y), F.SMOOTH,
+                 (POSITIVE, (-2.5, 2.5)), right_assoc=True)
+NEG = _function("neg", 1, np.negative, (lambda x, out: b.constant(-1.0),),
+                lambda s, x: -x, (), F.LINEAR | SMOOTH0, (WIDE,), _simplify_neg)
+
+# elementary functions ----------------------------------------------------------------
+SIN = _function("sin", 1, np.sin, (lambda x, out: b.cos(x),), lambda s, x: s.sin(x),
+                ("sin",), SMOOTH0, (WIDE,))
+COS = _function("cos", 1, np.cos, (lambda x, out: -b.sin(x),), lambda s, x: s.cos(x),
+                ("cos",), F.SMOOTH, (WIDE,))
+TAN = _function("tan", 1, np.tan, (lambda x, out: ONE + out * out,), lambda s, x: s.tan(x),
+                ("tan",), SMOOTH0, ((-1.4, 1.4),))
+ARCSIN = _function("arcsin", 1, np.arcsin,
+                   (lambda x, out: ONE / b.sqrt(ONE - x * x),), lambda s, x: s.asin(x),
+                   ("asin",), SMOOTH0, (UNIT,), aliases=("asin",))
+ARCCOS = _function("arccos", 1, np.arccos,
+                   (lambda x, out: -(ONE / b.sqrt(ONE - x * x)),), lambda s, x: s.acos(x),
+                   ("acos",), F.SMOOTH, (UNIT,), aliases=("acos",))
+ARCTAN = _function("arctan", 1, np.arctan, (lambda x, out: ONE / (ONE + x * x),),
+                   lambda s, x: s.atan(x), ("atan",), SMOOTH0, (WIDE,), aliases=("atan",))
+ARCTAN2 = _function("arctan2", 2, np.arctan2,
+                    (lambda y, x, out: x / (x * x + y * y),
+                     lambda y, x, out: -y / (x * x + y * y)),
+                    lambda s, y, x: s.atan2(y, x), ("atan2",), F.SMOOTH,
+                    (WIDE, POSITIVE), aliases=("atan2",))
+SINH = _function("sinh", 1, np.sinh, (lambda x, out: b.cosh(x),), lambda s, x: s.sinh(x),
+                 ("sinh",), SMOOTH0, (WIDE,))
+COSH = _function("cosh", 1, np.cosh, (lambda x, out: b.sinh(x),), lambda s, x: s.cosh(x),
+                 ("cosh",), F.SMOOTH, (WIDE,))
+TANH = _function("tanh", 1, np.tanh, (lambda x, out: ONE - out * out,),
+                 lambda s, x: s.tanh(x), ("tanh",), SMOOTH0, (WIDE,))
+EXP = _function("exp", 1, np.exp, (lambda x, out: out,), lambda s, x: s.exp(x), ("exp",),
+                F.SMOOTH, (WIDE,))
+LOG = _function("log", 1, np.log, (lambda x, out: ONE / x,), lambda s, x: s.log(x),
+                ("log",), F.SMOOTH, (POSITIVE,), aliases=("ln",))
+LOG1P = _function("log1p", 1, np.log1p, (lambda x, out: ONE / (ONE + x),),
+                  lambda s, x: s.log1p(x), ("log1p",), SMOOTH0, ((-0.8, 4.0),))
+EXPM1 = _function("expm1", 1, np.expm1, (lambda x, out: out + ONE,),
+                  lambda s, x: s.expm1(x), ("expm1",), SMOOTH0, (WIDE,))
+SQRT = _function("sqrt", 1, np.sqrt, (lambda x, out: 0.5 / out,), lambda s, x: s.sqrt(x),
+                 (), F.SMOOTH, (POSITIVE,))
+SIGMOID = _function("sigmoid", 1, _sigmoid, (lambda x, out: out * (ONE - out),),
+                    lambda s, x: s.sigmoid(x), ("sigmoid",), F.SMOOTH, (WIDE,))
+
+# piecewise ---------------------------------------------------------------------------
+ABS = _function("abs", 1, np.abs, (lambda x, out: b.sign(x),), lambda s, x: s.Abs(x),
+                ("Abs",), F.ZERO_AT_ZERO, (WIDE,), _simplify_abs)
+SIGN = _function("sign", 1, np.sign, (None,), lambda s, x: s.sign(x), ("sign",),
+                 F.NONDIFF | F.ZERO_AT_ZERO, (WIDE,))
+RELU = _function("relu", 1, _relu, (lambda x, out: b.where(b.greater(x, ZERO), ONE, ZERO),),
+                 lambda s, x: s.relu(x), ("relu",), F.ZERO_AT_ZERO, (WIDE,))
+MAXIMUM = _function("maximum", 2, np.maximum,
+                    (lambda x, y, out: _tie_split(x, y), lambda x, y, out: _tie_split(y, x)),
+                    lambda s, x, y: s.Max(x, y), ("Max",), F.COMMUTATIVE | F.ZERO_AT_ZERO,
+                    (WIDE, WIDE), _simplify_idempotent)
+MINIMUM = _function("minimum", 2, np.minimum,
+                    (lambda x, y, out: _tie_split(y, x), lambda x, y, out: _tie_split(x, y)),
+                    lambda s, x, y: s.Min(x, y), ("Min",), F.COMMUTATIVE | F.ZERO_AT_ZERO,
+                    (WIDE, WIDE), _simplify_idempotent)
+WHERE = _function("where", 3, _where,
+                  (None,
+                   lambda c, x, y, out: b.where(c, ONE, ZERO),
+                   lambda c, x, y, out: b.where(c, ZERO, ONE)),
+                  lambda s, c, x, y: s.Piecewise((x, c), (y, True)), ("Piecewise",),
+                  F.NONE, (WIDE, WIDE, WIDE), _simplify_where)
+STOP_GRADIENT = _function("stop_gradient", 1, _identity, (None,),
+                          lambda s, x: s.stop_gradient(x), ("stop_gradient",), F.NONDIFF,
+                          (WIDE,), _simplify_stop_gradient)
+
+# comparisons (1.0 / 0.0, for where) --------------------------------------------------
+_CMP = F.NONDIFF | F.COMPARISON
+LT = _binary_op("lt", _comparison(np.less), (None, None), "<", 0, None,
+                lambda s, x, y: s.StrictLessThan(x, y), _CMP)
+LE = _binary_op("le", _comparison(np.less_equal), (None, None), "<=", 0, None,
+                lambda s, x, y: s.LessThan(x, y), _CMP)
+GT = _binary_op("gt", _comparison(np.greater), (None, None), ">", 0, None,
+                lambda s, x, y: s.StrictGreaterThan(x, y), _CMP)
+GE = _binary_op("ge", _comparison(np.greater_equal), (None, None), ">=", 0, None,
+                lambda s, x, y: s.GreaterThan(x, y), _CMP)

@@ -1,0 +1,119 @@
+"""The primitive registry: the one place that knows each operation.
+
+A :class:`Primitive` holds everything about an operation — numpy evaluation, partial
+derivatives written as expression builders, construction-time simplification, SymPy
+export, printing, test domain and (later) LLVM lowering. Symbolic diff, tapes and code
+generation all read the same entry; nothing else switches on operation names.
+The entries themselves live in :mod:`hybridad.core.primitives`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+
+class Flags(enum.Flag):
+    """Properties that drive canonical ordering, sparsity and the tests."""
+
+    NONE = 0
+    COMMUTATIVE = enum.auto()  # operands are put in canonical order
+    SMOOTH = enum.auto()  # infinitely differentiable on its domain
+    LINEAR = enum.auto()  # partials are constants
+    ZERO_AT_ZERO = enum.auto()  # f(0, ..., 0) == 0
+    NONDIFF = enum.auto()  # piecewise constant: every partial is structurally zero
+    COMPARISON = enum.auto()  # returns 1.0 / 0.0
+
+
+# A partial rule receives the node's arguments followed by the node itself (its output,
+# which rules such as exp -> out or tanh -> 1 - out*out reuse) and returns an Expr.
+PartialRule = Optional[Callable[..., Any]]
+
+
+@dataclass(frozen=True)
+class Infix:
+    """How an operator prints: its symbol, binding strength and associativity."""
+
+    symbol: str
+    precedence: int
+    right_assoc: bool = False
+
+
+@dataclass(eq=False)
+class Primitive:
+    """Everything hybridad knows about one operation.
+
+    Attributes
+    ----------
+    name : str
+        Node op name; also the function name used by the printer and the parser.
+    arity : int
+        Number of arguments.
+    numpy : callable
+        Reference evaluation on floats or numpy arrays (IEEE semantics, no exceptions).
+    partials : tuple
+        One rule per argument, each ``rule(*args, out) -> Expr`` or ``None`` for a
+        structural zero (comparisons, sign, stop_gradient).
+    simplify : callable or None
+        ``simplify(*args) -> Expr | None``: a construction-time rewrite, applied after
+        canonical ordering and constant folding; its docstring lists its rules.
+    sympy : callable
+        ``sympy(ns, *args)`` builds the SymPy equivalent; ``ns`` is the bridge's namespace
+        (sympy plus hybridad's own SymPy functions), so this module never imports sympy.
+    sympy_names : tuple of str
+        SymPy function class names that import back as this primitive.
+    flags : Flags
+    domain : tuple of (lo, hi)
+        Per argument, an interval where the op is defined and smooth (for the tests).
+    infix : Infix or None
+        Operator printing; ``None`` prints as a call ``name(a, b)``.
+    llvm : object
+        The LLVM lowering, attached by the LLVM backend.
+    """
+
+    name: str
+    arity: int
+    numpy: Callable[..., Any]
+    partials: tuple[PartialRule, ...]
+    sympy: Callable[..., Any]
+    simplify: Optional[Callable[..., Any]] = None
+    sympy_names: tuple[str, ...] = ()
+    flags: Flags = Flags.NONE
+    domain: tuple[tuple[float, float], ...] = ()
+    infix: Optional[Infix] = None
+    llvm: Any = None
+    aliases: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if len(self.partials) != self.arity:
+            raise ValueError(f"{self.name}: {self.arity} arguments but "
+                             f"{len(self.partials)} partial rules")
+        if self.domain and len(self.domain) != self.arity:
+            raise ValueError(f"{self.name}: domain needs one interval per argument")
+
+        # a plain attribute: read on every node construction, where Flag.__and__ is slow
+        self.commutative = bool(self.flags & Flags.COMMUTATIVE)
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name!r}, arity={self.arity})"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+ALIASES: dict[str, str] = {}
+
+
+def register(prim: Primitive) -> Primitive:
+    """Add ``prim`` to the registry (names and aliases must be new)."""
+    for name in (prim.name, *prim.aliases):
+        if name in PRIMITIVES or name in ALIASES:
+            raise ValueError(f"primitive name {name!r} is already registered")
+    PRIMITIVES[prim.name] = prim
+    for alias in prim.aliases:
+        ALIASES[alias] = prim.name
+    return prim
+
+
+def lookup(name: str) -> Primitive:
+    """The primitive called ``name`` (aliases accepted); ``KeyError`` if unknown."""
+    return PRIMITIVES[ALIASES.get(name, name)]

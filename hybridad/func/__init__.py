@@ -1,0 +1,4 @@
+"""Transforms of Python callables: tracing a function into the expression DAG."""
+
+from .check import check_grad
+from .tracing import trace

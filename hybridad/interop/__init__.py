@@ -1,0 +1,1 @@
+"""Import and export: the text parser and the SymPy bridge."""
