@@ -16,7 +16,7 @@ from .core.build import (
 from .core.evaluate import evaluate
 from .core.expr import Constant, Expr, Symbol
 from .errors import HybridadError, ParseError, TracingError
-# PENDING from .interop.parse import parse
+from .interop.parse import parse
 # PENDING from .interop.sympy_bridge import from_sympy, to_sympy
 from .func.check import check_grad
 

@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from .expr import (
-    CONSTANT, SYMBOL, Constant, Expr, Symbol, constant, intern_op, is_number, symbol,
+    CONSTANT, SYMBOL, Constant, Expr, Operation, Symbol, constant, intern_op, is_number,
+    symbol,
 )
 from .registry import PRIMITIVES
 
@@ -36,7 +37,7 @@ def as_expr(value: Any) -> Expr:
     )
 
 
-_NODE_TYPES = (Expr, Symbol, Constant)
+_NODE_TYPES = (Operation, Symbol, Constant)
 
 
 def _short_repr(value: Any) -> str:
@@ -100,7 +101,26 @@ def elementwise(name: str, *operands: Any) -> Any:
     arrays = [np.asarray(op, dtype=object) if _is_array_like(op) else op for op in operands]
     ufunc = np.frompyfunc(lambda *xs: apply(name, *xs), len(arrays), 1)
     result = ufunc(*arrays)
-    return result if isinstance(result, np.ndarray) else as_expr(result)
+    return result.view(ExprArray) if isinstance(result, np.ndarray) else as_expr(result)
+
+
+class ExprArray(np.ndarray):
+    """A numpy object array of expressions whose ufuncs build nodes elementwise.
+
+    Plain object arrays run numpy's comparison, ``maximum`` and ``sign`` loops, which
+    ask each element for a bool; on this subclass they build ``lt``/``maximum``/``sign``
+    nodes instead, so ``hd.where(v > 0, v, 0)`` works on a ``symarray``. Everything else
+    (``@``, ``np.sum``, slicing) behaves as on any object array and stays an ExprArray.
+    """
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        plain = [np.asarray(i) if isinstance(i, ExprArray) else i for i in inputs]
+        function = _UFUNCS.get(ufunc)
+        if method == "__call__" and function is not None and not kwargs:
+            result = function(*plain)
+        else:
+            result = getattr(ufunc, method)(*plain, **kwargs)
+        return result.view(ExprArray) if isinstance(result, np.ndarray) else result
 
 
 def _unary(name: str, doc: str) -> Callable[[ExprLike], Any]:
@@ -184,7 +204,7 @@ def symbols(names: str) -> Symbol | tuple[Symbol, ...]:
 
 
 def symarray(prefix: str, shape: int | tuple[int, ...]) -> np.ndarray:
-    """Numpy object array of Symbols named ``prefix_i_j...``.
+    """Numpy object array (an :class:`ExprArray`) of Symbols named ``prefix_i_j...``.
 
     >>> import hybridad as hd
     >>> hd.symarray("w", (2, 2))[1, 0]
@@ -194,7 +214,7 @@ def symarray(prefix: str, shape: int | tuple[int, ...]) -> np.ndarray:
     out = np.empty(shape, dtype=object)
     for index in np.ndindex(*shape):
         out[index] = symbol("_".join([prefix, *map(str, index)]))
-    return out
+    return out.view(ExprArray)
 
 
 def _pairwise_sum(terms: list[Expr]) -> Expr:

@@ -121,6 +121,15 @@ class Expr:
         return self
 
 
+# Symbol, Constant and Operation are siblings, never subclasses of one another: Python
+# gives a *subclass* on the right of a comparison priority (``(-a) < b`` would call
+# ``b.__gt__``), which would build the mirrored node for what the user wrote.
+class Operation(Expr):
+    """An operation node: ``op`` is a registry name, ``args`` its operands."""
+
+    __slots__ = ()
+
+
 class Symbol(Expr):
     """A named scalar variable. Interned by name."""
 
@@ -158,10 +167,16 @@ def _frozen_setattr(self: Expr, name: str, value: Any) -> None:
 Expr.__setattr__ = _frozen_setattr  # type: ignore[method-assign]
 
 
+RESERVED_NAMES = frozenset({"inf", "nan"})
+
+
 def symbol(name: str) -> Symbol:
-    """The interned symbol called ``name``."""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"a symbol name must be an identifier, got {name!r}")
+    """The interned symbol called ``name`` (an ASCII identifier; not ``inf`` or ``nan``,
+    which the parser reads as constants)."""
+    if not (isinstance(name, str) and name.isidentifier() and name.isascii()):
+        raise ValueError(f"a symbol name must be an ASCII identifier, got {name!r}")
+    if name in RESERVED_NAMES:
+        raise ValueError(f"{name!r} cannot be a symbol name: it is the constant {name}")
     key = (SYMBOL, (), name)
     node = _table.get(key)
     return node if node is not None else _new(Symbol, SYMBOL, (), name, key)
@@ -182,7 +197,7 @@ def intern_op(op: str, args: tuple[Expr, ...], param: Any = None) -> Expr:
     node = _table.get(key)
     if node is not None and node.args == args:
         return node
-    return _new(Expr, op, args, param, key)
+    return _new(Operation, op, args, param, key)
 
 
 def live_node_count() -> int:

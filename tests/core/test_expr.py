@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import hybridad as hd
-from hybridad.core.build import ONE, ZERO, apply, greater
+from hybridad.core.build import ONE, ZERO, apply
 from hybridad.core.expr import constant, live_node_count
 
 x, y, z = hd.symbols("x y z")
@@ -154,7 +154,9 @@ def test_numpy_ufuncs_build_nodes():
 def test_hd_functions_map_over_arrays():
     v = hd.symarray("v", 3)
     assert hd.exp(v)[0] is hd.exp(v[0])
-    assert hd.where(greater(v, 0), v, 0)[2] is hd.where(v[2] > 0, v[2], 0)
+    assert hd.where(v > 0, v, 0)[2] is hd.where(v[2] > 0, v[2], 0)
+    assert np.maximum(v, 0)[1] is hd.maximum(v[1], 0)
+    assert np.sign(-v)[0] is hd.sign(-v[0])
     assert hd.sum(v * v).evaluate({"v_0": 1, "v_1": 2, "v_2": 3}) == 14.0
     assert hd.dot(v, [1, 2, 3]).evaluate({"v_0": 1, "v_1": 1, "v_2": 1}) == 6.0
 
