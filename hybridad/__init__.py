@@ -17,7 +17,7 @@ from .core.evaluate import evaluate
 from .core.expr import Constant, Expr, Symbol
 from .errors import HybridadError, ParseError, TracingError
 from .interop.parse import parse
-# PENDING from .interop.sympy_bridge import from_sympy, to_sympy
+from .interop.sympy_bridge import from_sympy, to_sympy
 from .func.check import check_grad
 
 asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2

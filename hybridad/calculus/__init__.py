@@ -4,3 +4,5 @@ from .count import count_ops
 from .cse import cse
 from .diff import diff
 from .jacobian import gradient, hessian, jacobian
+
+__all__ = ["count_ops", "cse", "diff", "gradient", "hessian", "jacobian"]

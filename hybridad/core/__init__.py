@@ -3,3 +3,5 @@
 from . import primitives as _primitives  # noqa: F401  (registers every primitive)
 from .expr import Constant, Expr, Symbol
 from .registry import PRIMITIVES, Flags, Primitive
+
+__all__ = ["Constant", "Expr", "Flags", "PRIMITIVES", "Primitive", "Symbol"]

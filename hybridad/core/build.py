@@ -98,7 +98,8 @@ def elementwise(name: str, *operands: Any) -> Any:
     """Apply primitive ``name``; over arrays elementwise (numpy broadcasting)."""
     if not any(_is_array_like(op) for op in operands):
         return apply(name, *operands)
-    arrays = [np.asarray(op, dtype=object) if _is_array_like(op) else op for op in operands]
+    # scalars go in as 0-d object arrays, so numpy never asks an Expr's __array_ufunc__
+    arrays = [np.asarray(op, dtype=object) for op in operands]
     ufunc = np.frompyfunc(lambda *xs: apply(name, *xs), len(arrays), 1)
     result = ufunc(*arrays)
     return result.view(ExprArray) if isinstance(result, np.ndarray) else as_expr(result)

@@ -32,27 +32,44 @@ def _is_op(node: Expr, name: str) -> bool:
 
 
 # -- simplifiers (each lists its rules; operands already canonical, not all constant) --
+def _negation(node: Expr) -> Expr | None:
+    """-node when that is no bigger than node (exact in IEEE): -(-u) = u, -(c) = |c| and
+    -(c*u) = |c|*u for a negative constant c; otherwise None."""
+    if _is_op(node, "neg"):
+        return node.args[0]
+    if is_const(node) and node.param < 0:
+        return b.constant(-node.param)
+    if _is_op(node, "mul") and is_const(node.args[0]) and node.args[0].param < 0:
+        return b.apply("mul", -node.args[0].param, node.args[1])
+    return None
+
+
 def _simplify_add(x: Expr, y: Expr) -> Expr | None:
-    """0 + y -> y; x + (-y) -> x - y; (-x) + y -> y - x."""
+    """0 + y -> y; x + (-y) -> x - y and (-x) + y -> y - x, where -y is a negation, a
+    negative constant or a product with a negative constant (x + -2*y -> x - 2*y)."""
     if is_const(x, 0.0):
         return y
-    if _is_op(y, "neg"):
-        return b.apply("sub", x, y.args[0])
-    if _is_op(x, "neg"):
-        return b.apply("sub", y, x.args[0])
+    negated_y = _negation(y)
+    if negated_y is not None:
+        return b.apply("sub", x, negated_y)
+    negated_x = _negation(x)
+    if negated_x is not None:
+        return b.apply("sub", y, negated_x)
     return None
 
 
 def _simplify_sub(x: Expr, y: Expr) -> Expr | None:
-    """x - x -> 0 (symbolic); x - 0 -> x; 0 - y -> -y; x - (-y) -> x + y."""
+    """x - x -> 0 (symbolic); x - 0 -> x; 0 - y -> -y; x - (-y) -> x + y (with -y as in
+    add: x - -2*y -> x + 2*y)."""
     if x is y:
         return ZERO
     if is_const(y, 0.0):
         return x
     if is_const(x, 0.0):
         return b.apply("neg", y)
-    if _is_op(y, "neg"):
-        return b.apply("add", x, y.args[0])
+    negated_y = _negation(y)
+    if negated_y is not None:
+        return b.apply("add", x, negated_y)
     return None
 
 

@@ -2,3 +2,5 @@
 
 from .check import check_grad
 from .tracing import trace
+
+__all__ = ["check_grad", "trace"]

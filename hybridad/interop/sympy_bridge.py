@@ -29,7 +29,7 @@ Import (:func:`from_sympy`)
     registry's ``sympy_names`` (``Max``/``Min`` with several arguments are folded);
     ``log(x, b)`` is ``log(x)/log(b)``; ``Piecewise`` is nested ``where`` (``nan`` when
     no condition holds); relationals are ``lt``/``le``/``gt``/``ge``; ``Eq``/``Ne``,
-    ``And``/``Or``/``Not`` become 0/1 arithmetic on comparisons; ``Heaviside(x, h0)`` is
+    ``And``/``Or``/``Not``/``Xor``/``Implies``/``ITE`` become 0/1 arithmetic on comparisons; ``Heaviside(x, h0)`` is
     ``where(x > 0, 1, where(x < 0, 0, h0))``. Anything else raises
     :class:`SympyBridgeError` naming the SymPy type.
 
@@ -66,7 +66,10 @@ import numpy as np
 import sympy
 from sympy.codegen.cfunctions import expm1 as _sympy_expm1
 from sympy.codegen.cfunctions import log1p as _sympy_log1p
+from sympy.core.basic import Basic
+from sympy.core.containers import Tuple
 from sympy.core.function import ArgumentIndexError
+from sympy.functions.elementary.piecewise import ExprCondPair
 from sympy.logic.boolalg import Boolean
 
 from ..core.build import apply, as_expr
@@ -81,11 +84,11 @@ __all__ = [
 ]
 
 #: Deepest hybridad expression :func:`to_sympy` converts. Measured (CPython 3.11, SymPy
-#: 1.14, default recursion limit 1000): ``str``, ``srepr``, ``diff``, ``subs`` and
-#: ``evalf`` on chains of every primitive stay below the recursion limit up to about
-#: 400 hybridad operations (SymPy spends 2 to 4 Python frames per level, and ``sub``,
-#: ``div`` and ``where`` add a SymPy level each); 300 leaves room for the caller's stack.
-MAX_SYMPY_DEPTH = 300
+#: 1.14, default recursion limit 1000) on a chain of sin: ``str`` fails from about 200
+#: levels and ``sympy.diff`` from about 150 (SymPy spends several Python frames per level);
+#: 100 keeps ``str``, ``srepr``, ``diff``, ``subs`` and ``evalf`` working with room for
+#: the caller's own stack (a test runner alone takes ~100 frames).
+MAX_SYMPY_DEPTH = 100
 
 
 class SympyBridgeError(HybridadError, ValueError):
@@ -134,6 +137,9 @@ class sigmoid(sympy.Function):  # noqa: N801  (SymPy functions are lower case)
         return self.args[0].is_extended_real
 
     def _eval_is_positive(self) -> bool | None:
+        return True if self.args[0].is_real else None
+
+    def _eval_is_finite(self) -> bool | None:
         return True if self.args[0].is_extended_real else None
 
 
@@ -168,6 +174,9 @@ class relu(sympy.Function):  # noqa: N801
 
     def _eval_is_extended_nonnegative(self) -> bool | None:
         return True if self.args[0].is_extended_real else None
+
+    def _eval_is_finite(self) -> bool | None:
+        return self.args[0].is_finite
 
 
 class stop_gradient(sympy.Function):  # noqa: N801
@@ -234,7 +243,54 @@ def _is_indicator(piecewise: sympy.Piecewise) -> bool:
 
 
 def _piecewise(*pairs: tuple[Any, Any]) -> sympy.Expr:
-    return sympy.Piecewise(*[(value, _as_condition(cond)) for value, cond in pairs])
+    """Piecewise with hybridad conditions; a Piecewise in the final "otherwise" clause is
+    merged in, so nested ``where`` becomes one flat Piecewise as SymPy writes it."""
+    clauses = [(value, _as_condition(cond)) for value, cond in pairs]
+    last_value, last_cond = clauses[-1]
+    if (last_cond is True or last_cond is sympy.true) and isinstance(
+            last_value, sympy.Piecewise):
+        clauses[-1:] = [tuple(pair) for pair in last_value.args]
+    if _contains_piecewise([cond for _, cond in clauses]):
+        return _unfolded_piecewise(clauses)
+    return sympy.Piecewise(*clauses)
+
+
+def _contains_piecewise(roots: list[Any]) -> bool:
+    """Whether a Piecewise occurs in ``roots`` (iterative, each shared node once)."""
+    seen: set[int] = set()
+    stack = [r for r in roots if isinstance(r, sympy.Basic)]
+    while stack:
+        e = stack.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, sympy.Piecewise):
+            return True
+        stack.extend(e.args)
+    return False
+
+
+def _unfolded_piecewise(clauses: list[tuple[Any, Any]]) -> sympy.Expr:
+    """A Piecewise whose conditions contain a Piecewise, built as it is.
+
+    SymPy's constructor would fold such a condition into ``ITE`` form, which doubles the
+    expression per level of nesting (a chain of ``where`` on earlier ``where`` results
+    would take minutes); here false clauses are dropped and clauses after a true one
+    cut off, as SymPy does, and nothing else is rewritten.
+    """
+    kept: list[ExprCondPair] = []
+    for value, cond in clauses:
+        cond = sympy.true if cond is True else cond
+        if cond is sympy.false:
+            continue
+        kept.append(Tuple.__new__(ExprCondPair, value, cond))
+        if cond is sympy.true:
+            break
+    if not kept:
+        return sympy.nan
+    if kept[0].cond is sympy.true:
+        return kept[0].expr
+    return Basic.__new__(sympy.Piecewise, *kept)
 
 
 class _Namespace:
@@ -340,7 +396,8 @@ _FUNCTIONS: dict[str, str] = _reverse_names()
 _RELATIONALS = {"StrictLessThan": "lt", "LessThan": "le", "StrictGreaterThan": "gt",
                 "GreaterThan": "ge"}
 
-_LOGIC = (sympy.Eq, sympy.Ne, sympy.And, sympy.Or, sympy.Not, sympy.Heaviside)
+_LOGIC = (sympy.Eq, sympy.Ne, sympy.And, sympy.Or, sympy.Not, sympy.Xor, sympy.Implies,
+          sympy.ITE, sympy.Heaviside)
 
 
 def _supported(e: sympy.Basic) -> bool:
@@ -593,10 +650,20 @@ def _fold(name: str, kids: list[Expr]) -> Expr:
 
 
 def _build_logic(e: sympy.Basic, kids: list[Expr]) -> Expr:
+    """Boolean connectives on 0/1 values."""
     if isinstance(e, sympy.And):
         return _fold("mul", kids)
     if isinstance(e, sympy.Or):
         return _fold("maximum", kids)
+    if isinstance(e, sympy.Xor):
+        total = kids[0]
+        for k in kids[1:]:
+            total = apply("abs", apply("sub", total, k))
+        return total
+    if isinstance(e, sympy.Implies):
+        return apply("maximum", apply("sub", _ONE, kids[0]), kids[1])
+    if isinstance(e, sympy.ITE):
+        return apply("where", *kids)
     return apply("sub", _ONE, kids[0])  # Not
 
 
@@ -608,7 +675,7 @@ def _build_function(e: sympy.Basic, kids: list[Expr]) -> Expr:
         return apply("sub", _ONE, _equal(*kids))
     if name in _RELATIONALS:
         return apply(_RELATIONALS[name], *kids)
-    if isinstance(e, (sympy.And, sympy.Or, sympy.Not)):
+    if isinstance(e, _LOGIC[2:-1]):
         return _build_logic(e, kids)
     if isinstance(e, sympy.Heaviside):
         return _heaviside(kids[0], kids[1] if len(kids) > 1 else constant(0.5))

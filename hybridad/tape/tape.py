@@ -1,0 +1,206 @@
+"""``hd.Tape``: numeric forward and reverse AD by interpreting a linearized DAG."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..calculus.jacobian import gradient as symbolic_gradient
+from ..core.build import as_expr
+from ..core.expr import Expr
+from . import sweeps
+from .linearize import Program, linearize
+from .tables import trace_tables
+
+# Cost model of a sweep, in seconds (measured on the project's machine class with
+# benchmarks/tape_crossover.py): numpy's fixed cost per edge operation, its cost per
+# element, and the cost per stored element that only the reverse sweep pays.
+CALL_COST = 1.2e-6
+ELEMENT_COST = 1.5e-9
+STORE_COST = 0.5e-9
+
+
+class Tape:
+    """A flat instruction list for ``outputs`` as functions of ``inputs``.
+
+    >>> import hybridad as hd
+    >>> x1, x2 = hd.symbols("x1 x2")
+    >>> t = hd.Tape([hd.log(x1) + x1 * x2 - hd.sin(x2)], [x1, x2])
+    >>> [round(float(g), 3) for g in t.gradient([2.0, 5.0])]
+    [5.5, 1.716]
+    """
+
+    def __init__(self, outputs: Expr | Sequence[Expr], inputs: Sequence[Expr]):
+        single = isinstance(outputs, Expr)
+        self.outputs = [outputs] if single else [as_expr(o) for o in np.ravel(
+            np.asarray(outputs, dtype=object))]
+        self.inputs = list(np.ravel(np.asarray(inputs, dtype=object)))
+        self.program: Program = linearize(self.outputs, self.inputs)
+        self._hessian_tape: Tape | None = None
+
+    # -- sizes ---------------------------------------------------------------------
+    @property
+    def n_inputs(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.outputs)
+
+    @property
+    def n_instructions(self) -> int:
+        """Instructions computing primal values and partials."""
+        return len(self.program.instructions)
+
+    @property
+    def n_edges(self) -> int:
+        """Chain-rule edges (multiply-adds per direction in a sweep)."""
+        return sum(len(s.edges) for s in self.program.steps)
+
+    @property
+    def peak_slots(self) -> int:
+        """Work registers needed at once (after reuse by liveness)."""
+        return self.program.peak_slots
+
+    def __repr__(self) -> str:
+        return (f"Tape({self.n_outputs} outputs, {self.n_inputs} inputs, "
+                f"{self.n_instructions} instructions, {self.n_edges} edges, "
+                f"peak {self.peak_slots} slots)")
+
+    # -- evaluation and sweeps -------------------------------------------------------
+    def evaluate(self, x: Any) -> np.ndarray:
+        """x (n,) or (batch, n) -> (m,) or (batch, m)."""
+        points, batched = self._points(x, "evaluate")
+        values = sweeps.evaluate(self.program, points)
+        return values if batched else values[0]
+
+    def jvp(self, x: Any, v: Any) -> np.ndarray:
+        """Forward sweep J v: v (n,) -> (m,), v (n, k) -> (m, k); batch dims lead."""
+        points, batched = self._points(x, "jvp")
+        directions, squeeze = self._directions(v, points.shape[0], batched, self.n_inputs,
+                                               "jvp", "v", "inputs")
+        _, tangents = sweeps.jvp(self.program, points, directions)
+        return self._shape_result(tangents, batched, squeeze)
+
+    def vjp(self, x: Any, w: Any) -> np.ndarray:
+        """Reverse sweep Jᵀ w: w (m,) -> (n,), w (m, k) -> (n, k); batch dims lead."""
+        points, batched = self._points(x, "vjp")
+        cotangents, squeeze = self._directions(w, points.shape[0], batched, self.n_outputs,
+                                               "vjp", "w", "outputs")
+        _, adjoints = sweeps.vjp(self.program, points, cotangents)
+        return self._shape_result(adjoints, batched, squeeze)
+
+    def gradient(self, x: Any) -> np.ndarray:
+        """∇f for a single output: (n,) or (batch, n), by one reverse sweep."""
+        if self.n_outputs != 1:
+            raise ValueError(f"Tape.gradient needs one output, the tape has "
+                             f"{self.n_outputs}; use jacobian() or vjp()")
+        return self.vjp(x, np.ones(1))
+
+    def jacobian(self, x: Any, mode: str = "auto") -> np.ndarray:
+        """(m, n), or (batch, m, n): n forward directions or m reverse cotangents."""
+        mode = self.choose_mode(np.shape(x)[0] if np.ndim(x) == 2 else 1) \
+            if mode == "auto" else mode
+        if mode == "forward":
+            return self.jvp(x, self._identity(x, self.n_inputs))
+        if mode == "reverse":
+            return np.swapaxes(self.vjp(x, self._identity(x, self.n_outputs)), -1, -2)
+        raise ValueError(f"Tape.jacobian: mode must be 'auto', 'forward' or 'reverse', "
+                         f"got {mode!r}")
+
+    # -- cost model ------------------------------------------------------------------
+    def sweep_cost(self, mode: str, batch: int = 1) -> float:
+        """Modelled seconds of the Jacobian sweep in ``mode`` (primal work excluded,
+        since both modes pay it): per edge a numpy call plus its elements, where a
+        forward sweep carries n directions and a reverse sweep m cotangents plus the
+        stored partials."""
+        directions = self.n_inputs if mode == "forward" else self.n_outputs
+        cost = self.n_edges * (CALL_COST + ELEMENT_COST * directions * batch)
+        if mode == "reverse":
+            cost += STORE_COST * self.n_edges * batch
+        return cost
+
+    def choose_mode(self, batch: int = 1) -> str:
+        """'forward' or 'reverse', whichever :meth:`sweep_cost` models as cheaper."""
+        forward, reverse = self.sweep_cost("forward", batch), self.sweep_cost("reverse", batch)
+        return "forward" if forward < reverse else "reverse"
+
+    # -- second order ------------------------------------------------------------------
+    def _gradient_tape(self) -> Tape:
+        if self.n_outputs != 1:
+            raise ValueError(f"Hessians need one output, the tape has {self.n_outputs}")
+        if self._hessian_tape is None:
+            grad = symbolic_gradient(self.outputs[0], self.inputs)
+            self._hessian_tape = Tape(list(grad), self.inputs)
+        return self._hessian_tape
+
+    def hvp(self, x: Any, v: Any) -> np.ndarray:
+        """Hessian-vector product H v without forming H: a forward sweep over the tape
+        of the reverse-accumulated gradient (forward-over-reverse)."""
+        return self._gradient_tape().jvp(x, v)
+
+    def hessian(self, x: Any) -> np.ndarray:
+        """(n, n) or (batch, n, n): n forward directions over the gradient tape."""
+        return self._gradient_tape().jvp(x, self._identity(x, self.n_inputs))
+
+    # -- traces ------------------------------------------------------------------------
+    def trace(self, x: Any, mode: str = "forward", seed: int = 0) -> str:
+        """The textbook primal trace and tangent (forward) or adjoint (reverse) trace."""
+        points, batched = self._points(x, "trace")
+        if batched:
+            raise ValueError(f"Tape.trace: x must be one point of shape ({self.n_inputs},),"
+                             f" got {np.shape(x)}")
+        return trace_tables(self.program, points[0], mode, seed)
+
+    # -- validation --------------------------------------------------------------------
+    @staticmethod
+    def _identity(x: Any, size: int) -> np.ndarray:
+        """Unit directions; 3-D for a batch so that (batch, size) is never ambiguous."""
+        eye = np.eye(size)
+        return np.broadcast_to(eye, (np.shape(x)[0], size, size)) if np.ndim(x) == 2 else eye
+
+    def _points(self, x: Any, caller: str) -> tuple[np.ndarray, bool]:
+        array = _as_float_array(x, f"Tape.{caller}", "x")
+        n = self.n_inputs
+        if array.ndim == 1 and array.shape[0] == n:
+            return array[None, :], False
+        if array.ndim == 2 and array.shape[1] == n:
+            return array, True
+        raise ValueError(f"Tape.{caller}: x must have shape ({n},) or (batch, {n}) for "
+                         f"{n} inputs, got {array.shape}")
+
+    @staticmethod
+    def _directions(v: Any, batch: int, batched: bool, size: int, caller: str, name: str,
+                    what: str) -> tuple[np.ndarray, bool]:
+        """Directions as (batch, size, k), and whether k was implicit (result squeezed).
+
+        Accepted: (size,) and (size, k), shared by every point; with a batch of x also
+        (batch, size) and (batch, size, k), one per point. A 2-D array of shape
+        (batch, size) is read as one direction per point.
+        """
+        a = _as_float_array(v, f"Tape.{caller}", name)
+        if batched and a.ndim == 3 and a.shape[:2] == (batch, size):
+            return a, False
+        if batched and a.ndim == 2 and a.shape == (batch, size):
+            return a[:, :, None], True
+        if a.ndim == 1 and a.shape[0] == size:
+            return np.broadcast_to(a[None, :, None], (batch, size, 1)), True
+        if a.ndim == 2 and a.shape[0] == size:
+            return np.broadcast_to(a[None], (batch,) + a.shape), False
+        extra = f", or with a leading batch dimension {batch}" if batched else ""
+        raise ValueError(f"Tape.{caller}: {name} must have shape ({size},) or ({size}, k) "
+                         f"for {size} {what}{extra}, got {a.shape}")
+
+    @staticmethod
+    def _shape_result(result: np.ndarray, batched: bool, squeeze: bool) -> np.ndarray:
+        if squeeze:
+            result = result[..., 0]
+        return result if batched else result[0]
+
+
+def _as_float_array(value: Any, caller: str, name: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind in "biuf":
+        return array.astype(np.float64, copy=False)
+    raise TypeError(f"{caller}: {name} must be a numeric array, got dtype {array.dtype}")
