@@ -24,7 +24,7 @@ def cse(exprs: Expr | Any, prefix: str = "x") -> tuple[list[tuple[Symbol, Expr]]
     >>> import hybridad as hd
     >>> a, b = hd.symbols("a b")
     >>> hd.cse([hd.sin(a + b) * (a + b)])
-    ([(x0, a + b)], [x0*sin(x0)])
+    ([(x0, a + b)], [sin(x0)*x0])
     """
     roots = _outputs(exprs)
     order = topo_order(roots)

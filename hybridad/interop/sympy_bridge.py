@@ -53,8 +53,9 @@ Limits
 >>> x1, x2 = hd.symbols("x1 x2")
 >>> to_sympy(hd.log(x1) + x1*x2 - hd.sin(x2))
 x1*x2 + log(x1) - sin(x2)
->>> from_sympy(to_sympy(hd.log(x1) + x1*x2 - hd.sin(x2)))
-x1*x2 + log(x1) - sin(x2)
+>>> f = hd.log(x1) + x1*x2 - hd.sin(x2)
+>>> from_sympy(to_sympy(f)) is f
+True
 """
 
 from __future__ import annotations
