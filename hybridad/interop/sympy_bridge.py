@@ -111,7 +111,7 @@ class sigmoid(sympy.Function):  # noqa: N801  (SymPy functions are lower case)
     nargs = 1
 
     @classmethod
-    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:  # noqa: SymPy hook, not eval()
         if x.is_zero:
             return sympy.S.Half
         if x is sympy.S.Infinity:
@@ -150,7 +150,7 @@ class relu(sympy.Function):  # noqa: N801
     nargs = 1
 
     @classmethod
-    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:  # noqa: SymPy hook, not eval()
         if x.is_Number:
             return sympy.Max(x, sympy.S.Zero)
         return None
@@ -186,7 +186,7 @@ class stop_gradient(sympy.Function):  # noqa: N801
     nargs = 1
 
     @classmethod
-    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:
+    def eval(cls, x: sympy.Expr) -> sympy.Expr | None:  # noqa: SymPy hook, not eval()
         return x if x.is_Number else None
 
     def fdiff(self, argindex: int = 1) -> sympy.Expr:
