@@ -68,6 +68,7 @@ import sympy
 from sympy.codegen.cfunctions import expm1 as _sympy_expm1
 from sympy.codegen.cfunctions import log1p as _sympy_log1p
 from sympy.core.basic import Basic
+from sympy.core.cache import cacheit
 from sympy.core.containers import Tuple
 from sympy.core.function import ArgumentIndexError
 from sympy.functions.elementary.piecewise import ExprCondPair
@@ -252,7 +253,8 @@ def _piecewise(*pairs: tuple[Any, Any]) -> sympy.Expr:
             last_value, sympy.Piecewise):
         clauses[-1:] = [tuple(pair) for pair in last_value.args]
     if _contains_piecewise([cond for _, cond in clauses]):
-        return _unfolded_piecewise(clauses)
+        return _unfolded_piecewise(*(sympy.sympify(part) for pair in clauses
+                                     for part in pair))
     return sympy.Piecewise(*clauses)
 
 
@@ -271,17 +273,20 @@ def _contains_piecewise(roots: list[Any]) -> bool:
     return False
 
 
-def _unfolded_piecewise(clauses: list[tuple[Any, Any]]) -> sympy.Expr:
-    """A Piecewise whose conditions contain a Piecewise, built as it is.
+@cacheit
+def _unfolded_piecewise(*flat: sympy.Basic) -> sympy.Expr:
+    """``Piecewise((flat[0], flat[1]), (flat[2], flat[3]), ...)`` whose conditions contain
+    a Piecewise, built as it is.
 
     SymPy's constructor would fold such a condition into ``ITE`` form, which doubles the
     expression per level of nesting (a chain of ``where`` on earlier ``where`` results
     would take minutes); here false clauses are dropped and clauses after a true one
-    cut off, as SymPy does, and nothing else is rewritten.
+    cut off, as SymPy does, and nothing else is rewritten. Cached like SymPy's own
+    constructors, so equal arguments give the identical object (comparing distinct
+    equal copies of a shared DAG would walk it as a tree).
     """
     kept: list[ExprCondPair] = []
-    for value, cond in clauses:
-        cond = sympy.true if cond is True else cond
+    for value, cond in zip(flat[0::2], flat[1::2]):
         if cond is sympy.false:
             continue
         kept.append(Tuple.__new__(ExprCondPair, value, cond))

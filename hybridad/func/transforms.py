@@ -1,0 +1,335 @@
+"""JAX / torch.func-style transforms of Python callables, evaluated on tapes.
+
+A function is traced once per signature of input shapes: each positional argument
+becomes a symbol array of its shape (``a0_0``, ``a1_2_3``, ...), the function runs on
+those, and the outputs and inputs are linearized into one :class:`~hybridad.tape.Tape`
+that later calls only evaluate. Called with symbolic arguments (inside another
+transform, e.g. ``vmap(grad(f))``), a transform returns expressions instead, so
+transforms compose. ``_compile`` is the one seam where another backend plugs in.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..calculus.jacobian import gradient as symbolic_gradient
+from ..calculus.jacobian import jacobian as symbolic_jacobian
+from ..core.build import as_expr, symarray
+from ..core.expr import Expr
+from ..errors import TracingError
+from ..tape import Tape
+
+Argnums = int | Sequence[int]
+
+
+class Traced:
+    """One trace of ``fun`` for one signature: structure of outputs and the tape."""
+
+    def __init__(self, fun: Callable[..., Any], shapes: tuple[tuple[int, ...], ...]):
+        self.shapes = shapes
+        self.symbols = [_symbols_for(k, shape) for k, shape in enumerate(shapes)]
+        out = fun(*self.symbols)
+        self.is_tuple = isinstance(out, tuple)
+        parts = list(out) if self.is_tuple else [out]
+        self.out_shapes = [np.shape(p) for p in parts]
+        self.outputs = [as_expr(e) for p in parts for e in np.ravel(_as_object(p))]
+        self.inputs = [s for sym in self.symbols for s in np.ravel(_as_object(sym))]
+        self.offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
+        self.tape = _compile(self.outputs, self.inputs)
+
+    def flat_input(self, args: Sequence[Any]) -> np.ndarray:
+        return np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in args]) \
+            if args else np.zeros(0)
+
+    def columns(self, argnum: int) -> slice:
+        return slice(int(self.offsets[argnum]), int(self.offsets[argnum + 1]))
+
+    def structure(self, flat: np.ndarray, trailing: tuple[int, ...] = ()) -> Any:
+        """Split a flat (m, ...) array into the traced output structure."""
+        parts, start = [], 0
+        for shape in self.out_shapes:
+            size = int(np.prod(shape))
+            parts.append(flat[start:start + size].reshape(shape + trailing))
+            start += size
+        parts = [p[()] if p.ndim == 0 else p for p in parts]
+        return tuple(parts) if self.is_tuple else parts[0]
+
+
+def _compile(outputs: list[Expr], inputs: list[Expr]) -> Tape:
+    """The backend seam: today a tape; the LLVM backend replaces this."""
+    return Tape(outputs, inputs)
+
+
+def _symbols_for(k: int, shape: tuple[int, ...]) -> Any:
+    return symarray(f"a{k}", (1,))[0] if shape == () else symarray(f"a{k}", shape)
+
+
+def _as_object(value: Any) -> np.ndarray:
+    return np.asarray(value, dtype=object)
+
+
+def _is_symbolic(args: Sequence[Any]) -> bool:
+    return any(isinstance(e, Expr) for a in args for e in np.ravel(_as_object(a)))
+
+
+def _check_numeric(args: Sequence[Any], name: str) -> None:
+    for k, a in enumerate(args):
+        kind = np.asarray(a).dtype.kind
+        if kind not in "biuf":
+            raise TypeError(f"{name}: argument {k} must be a real number or numeric array, "
+                            f"got {type(a).__name__} of dtype {np.asarray(a).dtype}")
+
+
+class _Cache:
+    """Traces of one function, keyed by the shapes of its arguments."""
+
+    def __init__(self, fun: Callable[..., Any]):
+        self.fun = fun
+        self.traces: dict[tuple, Traced] = {}
+        self.trace_count = 0
+
+    def get(self, args: Sequence[Any], name: str) -> Traced:
+        _check_numeric(args, name)
+        key = tuple(np.shape(a) for a in args)
+        if key not in self.traces:
+            self.traces[key] = Traced(self.fun, key)
+            self.trace_count += 1
+        return self.traces[key]
+
+
+def _argnum_list(argnums: Argnums, n_args: int, name: str) -> list[int]:
+    nums = [argnums] if isinstance(argnums, int) else list(argnums)
+    for a in nums:
+        if not -n_args <= a < n_args:
+            raise ValueError(f"{name}: argnums {argnums} out of range for {n_args} arguments")
+    return [a % n_args for a in nums]
+
+
+def _pick(values: list[Any], argnums: Argnums) -> Any:
+    return values[0] if isinstance(argnums, int) else tuple(values)
+
+
+# -- symbolic paths (a transform called inside another transform's trace) --------------
+def _symbolic_output(fun: Callable[..., Any], args: Sequence[Any]) -> Expr:
+    out = fun(*args)
+    if isinstance(out, tuple) or np.shape(out) != ():
+        raise TypeError(f"grad requires a scalar output, got shape {np.shape(out)}; "
+                        "use jacrev or jacfwd for array outputs")
+    return as_expr(out)
+
+
+def _symbolic_grad(fun: Callable[..., Any], args: Sequence[Any], argnums: Argnums) -> Any:
+    out = _symbolic_output(fun, args)
+    grads = []
+    for a in _argnum_list(argnums, len(args), "grad"):
+        wrt = _as_object(args[a])
+        grads.append(symbolic_gradient(out, list(np.ravel(wrt))).reshape(wrt.shape)[()]
+                     if wrt.ndim == 0 else symbolic_gradient(out, list(wrt.ravel()))
+                     .reshape(wrt.shape))
+    return _pick(grads, argnums)
+
+
+# -- public transforms -------------------------------------------------------------------
+def jit(fun: Callable[..., Any]) -> Callable[..., Any]:
+    """Trace once per input-shape signature, then evaluate compiled; same outputs as fun.
+
+    >>> import numpy as np, hybridad as hd
+    >>> from hybridad.func import jit
+    >>> f = jit(lambda x: hd.log(x[0]) + x[0] * x[1] - hd.sin(x[1]))
+    >>> round(float(f(np.array([2.0, 5.0]))), 3)
+    11.652
+    """
+    cache = _Cache(fun)
+
+    def compiled(*args: Any) -> Any:
+        if _is_symbolic(args):
+            return fun(*args)
+        traced = cache.get(args, "jit")
+        return traced.structure(traced.tape.evaluate(traced.flat_input(args)))
+
+    compiled.cache = cache  # type: ignore[attr-defined]
+    return compiled
+
+
+def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+    """(value, gradient) of a scalar function by one reverse sweep; gradients have the
+    shapes of the arguments selected by ``argnums``."""
+    cache = _Cache(fun)
+
+    def transformed(*args: Any) -> Any:
+        if _is_symbolic(args):
+            return as_expr(fun(*args)), _symbolic_grad(fun, args, argnums)
+        traced = cache.get(args, "grad")
+        if len(traced.outputs) != 1 or traced.out_shapes != [()]:
+            raise TypeError(f"grad requires a scalar output, got shape "
+                            f"{traced.out_shapes[0] if traced.out_shapes else ()}; "
+                            "use jacrev or jacfwd for array outputs")
+        x = traced.flat_input(args)
+        values, adjoints = _value_and_vjp(traced.tape, x)
+        grads = [adjoints[traced.columns(a)].reshape(traced.shapes[a])[()]
+                 for a in _argnum_list(argnums, len(args), "grad")]
+        return float(values[0]), _pick(grads, argnums)
+
+    transformed.cache = cache  # type: ignore[attr-defined]
+    return transformed
+
+
+def _value_and_vjp(tape: Tape, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from ..tape import sweeps
+
+    values, adjoints = sweeps.vjp(tape.program, x[None, :], np.ones((1, 1, 1)))
+    return values[0], adjoints[0, :, 0]
+
+
+def grad(fun: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+    """Gradient of a scalar function (reverse mode), as ``jax.grad``.
+
+    >>> import numpy as np, hybridad as hd
+    >>> from hybridad.func import grad
+    >>> g = grad(lambda x: hd.log(x[0]) + x[0] * x[1] - hd.sin(x[1]))
+    >>> np.round(g(np.array([2.0, 5.0])), 3)
+    array([5.5  , 1.716])
+    """
+    both = value_and_grad(fun, argnums)
+
+    def transformed(*args: Any) -> Any:
+        return both(*args)[1]
+
+    transformed.cache = both.cache  # type: ignore[attr-defined]
+    return transformed
+
+
+def jacobian(fun: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto"
+             ) -> Callable[..., Any]:
+    """Jacobian with shape out.shape + in.shape (as JAX); mode 'forward', 'reverse' or
+    'auto' (the tape's cost model)."""
+    cache = _Cache(fun)
+
+    def transformed(*args: Any) -> Any:
+        if _is_symbolic(args):
+            return _symbolic_jacobian(fun, args, argnums)
+        traced = cache.get(args, "jacobian")
+        full = traced.tape.jacobian(traced.flat_input(args), mode=mode)
+        results = []
+        for a in _argnum_list(argnums, len(args), "jacobian"):
+            block = full[:, traced.columns(a)]
+            results.append(traced.structure(block, traced.shapes[a]))
+        return _pick(results, argnums)
+
+    transformed.cache = cache  # type: ignore[attr-defined]
+    return transformed
+
+
+def _symbolic_jacobian(fun: Callable[..., Any], args: Sequence[Any], argnums: Argnums) -> Any:
+    out = _as_object(fun(*args))
+    results = []
+    for a in _argnum_list(argnums, len(args), "jacobian"):
+        wrt = _as_object(args[a])
+        jac = symbolic_jacobian(list(out.ravel()), list(wrt.ravel()))
+        results.append(jac.reshape(out.shape + wrt.shape))
+    return _pick(results, argnums)
+
+
+def jacfwd(fun: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+    """Jacobian by forward sweeps (one direction per input element)."""
+    return jacobian(fun, argnums, mode="forward")
+
+
+def jacrev(fun: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+    """Jacobian by reverse sweeps (one cotangent per output element)."""
+    return jacobian(fun, argnums, mode="reverse")
+
+
+def hessian(fun: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
+    """Hessian of a scalar function, shape in.shape + in.shape (forward over reverse)."""
+    return jacfwd(grad(fun, argnums), argnums)
+
+
+def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
+        ) -> tuple[Any, Any]:
+    """(fun(*primals), J · tangents) by one forward sweep, as ``jax.jvp``."""
+    if len(primals) != len(tangents):
+        raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
+    for k, (p, t) in enumerate(zip(primals, tangents, strict=True)):
+        if np.shape(p) != np.shape(t):
+            raise ValueError(f"jvp: tangent {k} must have shape {np.shape(p)}, "
+                             f"got {np.shape(t)}")
+    traced = _Cache(fun).get(tuple(primals), "jvp")
+    x, v = traced.flat_input(primals), traced.flat_input(tangents)
+    from ..tape import sweeps
+
+    values, dots = sweeps.jvp(traced.tape.program, x[None, :], v[None, :, None])
+    return traced.structure(values[0]), traced.structure(dots[0, :, 0])
+
+
+def vjp(fun: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
+    """(fun(*primals), vjp_fn) as ``jax.vjp``: vjp_fn(cotangent) returns one cotangent
+    per primal, each of the primal's shape."""
+    traced = _Cache(fun).get(primals, "vjp")
+    x = traced.flat_input(primals)
+    values = traced.tape.evaluate(x)
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        parts = list(cotangent) if traced.is_tuple else [cotangent]
+        w = np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
+        if w.shape != (len(traced.outputs),):
+            raise ValueError(f"vjp_fn: cotangent must match the output structure "
+                             f"{traced.out_shapes}, got {[np.shape(p) for p in parts]}")
+        adjoint = traced.tape.vjp(x, w)
+        return tuple(adjoint[traced.columns(k)].reshape(traced.shapes[k])[()]
+                     for k in range(len(primals)))
+
+    return traced.structure(values), vjp_fn
+
+
+def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0
+         ) -> Callable[..., Any]:
+    """Map ``fun`` over a leading batch axis (``in_axes`` 0 or None per argument, as
+    JAX): traced once per row shape and evaluated for the whole batch in one tape call."""
+    cache = _Cache(fun)
+
+    def mapped(*args: Any) -> Any:
+        axes = [in_axes] * len(args) if not isinstance(in_axes, (list, tuple)) else list(
+            in_axes)
+        if len(axes) != len(args):
+            raise ValueError(f"vmap: in_axes has {len(axes)} entries for {len(args)} args")
+        sizes = {np.shape(a)[0] for a, ax in zip(args, axes, strict=True) if ax == 0}
+        if len(sizes) != 1:
+            raise ValueError(f"vmap: mapped arguments need one common leading size, got "
+                             f"{sorted(sizes) or 'no mapped argument'}")
+        batch = sizes.pop()
+        rows = [np.asarray(a)[0] if ax == 0 else np.asarray(a) for a, ax in
+                zip(args, axes, strict=True)]
+        traced = cache.get(rows, "vmap")
+        x = np.concatenate([_batched(a, ax, batch) for a, ax in zip(args, axes, strict=True)],
+                           axis=1)
+        return _unstack(traced, traced.tape.evaluate(x))
+
+    mapped.cache = cache  # type: ignore[attr-defined]
+    return mapped
+
+
+def _batched(arg: Any, axis: int | None, batch: int) -> np.ndarray:
+    a = np.asarray(arg, dtype=np.float64)
+    if axis == 0:
+        return a.reshape(batch, -1)
+    if axis is None:
+        return np.broadcast_to(a.reshape(1, -1), (batch, a.size))
+    raise ValueError(f"vmap: in_axes entries must be 0 or None, got {axis}")
+
+
+def _unstack(traced: Traced, values: np.ndarray) -> Any:
+    """(batch, m) -> the output structure with a leading batch axis on each part."""
+    batch = values.shape[0]
+    parts, start = [], 0
+    for shape in traced.out_shapes:
+        size = int(np.prod(shape))
+        parts.append(values[:, start:start + size].reshape((batch,) + shape))
+        start += size
+    return tuple(parts) if traced.is_tuple else parts[0]
+
+
+__all__ = ["TracingError", "grad", "hessian", "jacfwd", "jacobian", "jacrev", "jit", "jvp",
+           "value_and_grad", "vjp", "vmap"]
