@@ -15,8 +15,9 @@ work registers. Work registers are reused by liveness analysis (a register is fr
 after its last reader), so evaluation and forward sweeps need ``peak_slots`` registers
 rather than one per node. The reverse sweep additionally keeps one value per edge.
 
-Primal operations are numbered in level order (depth, then first-visit order), which is
-the order of the textbook traces: for log(x1) + x1*x2 - sin(x2) it is log, *, sin, +, -.
+Primal operations run in depth-first order (few live registers); for the textbook traces
+they can be numbered in level order instead (depth, then first-visit order): for
+log(x1) + x1*x2 - sin(x2) that is log, *, sin, +, -.
 """
 
 from __future__ import annotations
@@ -153,12 +154,22 @@ def _new_nodes(root: Expr, done: set[Expr]) -> list[Expr]:
     return order
 
 
-def linearize(outputs: Sequence[Expr], inputs: Sequence[Expr]) -> Program:
-    """Build the tape program of ``outputs`` as functions of ``inputs``."""
+def linearize(outputs: Sequence[Expr], inputs: Sequence[Expr], order: str = "depth-first"
+              ) -> Program:
+    """Build the tape program of ``outputs`` as functions of ``inputs``.
+
+    ``order="depth-first"`` finishes each subexpression before starting the next, which
+    keeps few values alive (small ``peak_slots``); ``order="level"`` numbers operations as
+    the textbook traces do, at the price of more live registers on wide DAGs.
+    """
     outputs, inputs = list(outputs), list(inputs)
     _check_inputs(inputs, outputs)
     builder = _Builder(inputs, outputs)
-    for node in level_order(outputs):
+    if order not in ("depth-first", "level"):
+        raise ValueError(f"linearize: order must be 'depth-first' or 'level', got {order!r}")
+    nodes = level_order(outputs) if order == "level" else [
+        n for n in topo_order(outputs) if n.args]
+    for node in nodes:
         if node in builder.active:
             builder.add_step(node)
     for out in outputs:

@@ -151,7 +151,8 @@ class Tape:
         if batched:
             raise ValueError(f"Tape.trace: x must be one point of shape ({self.n_inputs},),"
                              f" got {np.shape(x)}")
-        return trace_tables(self.program, points[0], mode, seed)
+        return trace_tables(linearize(self.outputs, self.inputs, order="level"), points[0],
+                            mode, seed)
 
     # -- validation --------------------------------------------------------------------
     @staticmethod

@@ -189,3 +189,11 @@ def test_tape_modes_agree_with_symbolic(f, point):
     np.testing.assert_allclose(t.gradient(point), symbolic, rtol=1e-12, atol=1e-12 * scale)
     np.testing.assert_allclose(t.jacobian(point, mode="forward")[0], symbolic, rtol=1e-12,
                                atol=1e-12 * scale)
+
+
+def test_wide_dag_keeps_few_registers_alive():
+    xs = hd.symarray("x", 512)
+    weights = np.random.default_rng(6).normal(size=(4, 512))
+    t = Tape(list(np.tanh(weights @ xs)), list(xs))
+    assert t.n_instructions > 4 * 512
+    assert t.peak_slots <= 16
