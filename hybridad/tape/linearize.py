@@ -69,6 +69,17 @@ class Program:
     output_keys: list[int | None] = field(default_factory=list)  # None: no dependence
     n_registers: int = 0
     peak_slots: int = 0
+    _steps_after: list[list[Step]] | None = field(default=None, repr=False)
+
+    def steps_after(self) -> list[list[Step]]:
+        """Steps grouped by the instruction they follow: entry t runs after t
+        instructions (computed once, sweeps run often)."""
+        if self._steps_after is None:
+            grouped: list[list[Step]] = [[] for _ in range(len(self.instructions) + 1)]
+            for step in self.steps:
+                grouped[step.after].append(step)
+            self._steps_after = grouped
+        return self._steps_after
 
 
 def level_order(roots: Sequence[Expr]) -> list[Expr]:

@@ -40,13 +40,6 @@ def evaluate(program: Program, x: np.ndarray) -> np.ndarray:
     return _outputs(program, regs, x.shape[0])
 
 
-def _steps_after(program: Program) -> dict[int, list]:
-    by_after: dict[int, list] = {}
-    for step in program.steps:
-        by_after.setdefault(step.after, []).append(step)
-    return by_after
-
-
 def jvp(program: Program, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Forward sweep with k directions at once.
 
@@ -56,11 +49,13 @@ def jvp(program: Program, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.
     regs = _registers(program, x)
     tangent: list[Any] = [None] * len(program.primal)
     tangent[:len(program.inputs)] = list(np.transpose(v, (1, 2, 0)))  # (n, k, batch)
-    steps_after = _steps_after(program)
+    steps_after = program.steps_after()
     with np.errstate(all="ignore"):
-        for t, ins in enumerate(program.instructions):
+        for step in steps_after[0]:
+            tangent[step.key] = _combine(step.edges, regs, tangent, k, batch)
+        for ins, steps in zip(program.instructions, steps_after[1:]):
             regs[ins.out] = ins.function(*[regs[a] for a in ins.args])
-            for step in steps_after.get(t + 1, ()):
+            for step in steps:
                 tangent[step.key] = _combine(step.edges, regs, tangent, k, batch)
     values = _outputs(program, regs, batch)
     tangents = np.zeros((batch, len(program.outputs), k))
@@ -70,6 +65,16 @@ def jvp(program: Program, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.
     return values, tangents
 
 
+def _scaled(value: Any, scale: float) -> Any:
+    """value * scale, skipping the multiplication for the common ±1 (add, sub).
+    Sweeps never write into arrays in place, so sharing ``value`` is safe."""
+    if scale == 1.0:
+        return value
+    if scale == -1.0:
+        return -value
+    return value * scale
+
+
 def _combine(edges: list, regs: list[Any], tangent: list[Any], k: int, batch: int) -> Any:
     """Σ partial · tangent(argument) over a step's edges."""
     total = None
@@ -77,7 +82,7 @@ def _combine(edges: list, regs: list[Any], tangent: list[Any], k: int, batch: in
         dot = tangent[key]
         if dot is None:
             continue
-        term = dot * (regs[reg] if reg is not None else scale)
+        term = dot * regs[reg] if reg is not None else _scaled(dot, scale)
         total = term if total is None else total + term
     return np.zeros((k, batch)) if total is None else total
 
@@ -90,11 +95,13 @@ def vjp(program: Program, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.
     batch, k = x.shape[0], w.shape[2]
     regs = _registers(program, x)
     partials: list[list[Any]] = []
-    steps_after = _steps_after(program)
+    steps_after = program.steps_after()
     with np.errstate(all="ignore"):
-        for t, ins in enumerate(program.instructions):
+        for step in steps_after[0]:
+            partials.append([regs[r] if r is not None else c for _, r, c in step.edges])
+        for ins, steps in zip(program.instructions, steps_after[1:]):
             regs[ins.out] = ins.function(*[regs[a] for a in ins.args])
-            for step in steps_after.get(t + 1, ()):
+            for step in steps:
                 partials.append([regs[r] if r is not None else c for _, r, c in step.edges])
         values = _outputs(program, regs, batch)
         bar = _seed_adjoints(program, w)
@@ -122,6 +129,6 @@ def _accumulate_backwards(program: Program, partials: list[list[Any]], bar: list
         node_bar = bar[step.key]
         if node_bar is None:
             continue
-        for (key, _, _), p in zip(step.edges, values, strict=True):
-            term = node_bar * p
+        for (key, reg, _), p in zip(step.edges, values, strict=True):
+            term = node_bar * p if reg is not None else _scaled(node_bar, p)
             bar[key] = term if bar[key] is None else bar[key] + term

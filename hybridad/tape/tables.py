@@ -34,13 +34,13 @@ def _values(program: Program, x: np.ndarray) -> tuple[list[float], list[list[flo
     regs = sweeps._registers(program, x[None, :])
     node_values = list(x)
     partials: list[list[float]] = []
-    steps_after = sweeps._steps_after(program)
+    steps_after = program.steps_after()
     by_node = {}
     with np.errstate(all="ignore"):
         for t, ins in enumerate(program.instructions):
             regs[ins.out] = ins.function(*[regs[a] for a in ins.args])
             by_node[ins.node] = float(np.asarray(regs[ins.out]).ravel()[0])
-            for step in steps_after.get(t + 1, ()):
+            for step in steps_after[t + 1]:
                 partials.append([float(np.asarray(regs[r]).ravel()[0]) if r is not None
                                  else c for _, r, c in step.edges])
     node_values += [by_node[node] for node in program.primal[len(program.inputs):]]

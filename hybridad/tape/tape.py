@@ -13,12 +13,18 @@ from . import sweeps
 from .linearize import Program, linearize
 from .tables import trace_tables
 
-# Cost model of a sweep, in seconds (measured on the project's machine class with
-# benchmarks/tape_crossover.py): numpy's fixed cost per edge operation, its cost per
-# element, and the cost per stored element that only the reverse sweep pays.
-CALL_COST = 1.2e-6
-ELEMENT_COST = 1.5e-9
-STORE_COST = 0.5e-9
+# Cost model of a Jacobian sweep, in seconds per tape edge; fitted by least squares (on
+# relative error) with `python benchmarks/tape_crossover.py` on the project's 2-core
+# machine class, where it then picks the faster mode in 28 of 28 cases (layers, reductions
+# and fan-outs at batch 1 and 16; the misses of other runs are ties within 15%). The
+# fixed costs are the interpreter's per-edge work (numpy calls, list bookkeeping),
+# different for the two sweeps; ELEMENT_COST is paid per direction and batch point;
+# STORE_COST, per batch point for the partial the reverse sweep keeps until it runs
+# backwards, fitted to 0 there (numpy allocates a fresh array per partial either way).
+FORWARD_EDGE_COST = 1.65e-6
+REVERSE_EDGE_COST = 2.3e-6
+ELEMENT_COST = 1.2e-9
+STORE_COST = 0.0
 
 
 class Tape:
@@ -57,6 +63,16 @@ class Tape:
     def n_edges(self) -> int:
         """Chain-rule edges (multiply-adds per direction in a sweep)."""
         return sum(len(s.edges) for s in self.program.steps)
+
+    @property
+    def n_sweep_ops(self) -> int:
+        """Array operations of one sweep: a multiply per edge whose partial is not ±1,
+        and an add per edge beyond the first of each step (the same count forward and
+        backward); each runs over directions × batch elements."""
+        products = sum(1 for s in self.program.steps for _, reg, scale in s.edges
+                       if reg is not None or abs(scale) != 1.0)
+        adds = sum(max(len(s.edges) - 1, 0) for s in self.program.steps)
+        return products + adds
 
     @property
     def peak_slots(self) -> int:
@@ -112,14 +128,17 @@ class Tape:
     # -- cost model ------------------------------------------------------------------
     def sweep_cost(self, mode: str, batch: int = 1) -> float:
         """Modelled seconds of the Jacobian sweep in ``mode`` (primal work excluded,
-        since both modes pay it): per edge a numpy call plus its elements, where a
-        forward sweep carries n directions and a reverse sweep m cotangents plus the
-        stored partials."""
-        directions = self.n_inputs if mode == "forward" else self.n_outputs
-        cost = self.n_edges * (CALL_COST + ELEMENT_COST * directions * batch)
+        since both modes pay it): the sweep's fixed interpreter cost per edge, plus the
+        elements of its array operations, which carry n directions forward and m
+        cotangents backward; the reverse sweep also keeps each edge's partial per batch
+        point."""
+        if mode == "forward":
+            return (self.n_edges * FORWARD_EDGE_COST
+                    + self.n_sweep_ops * ELEMENT_COST * self.n_inputs * batch)
         if mode == "reverse":
-            cost += STORE_COST * self.n_edges * batch
-        return cost
+            return (self.n_edges * (REVERSE_EDGE_COST + STORE_COST * batch)
+                    + self.n_sweep_ops * ELEMENT_COST * self.n_outputs * batch)
+        raise ValueError(f"Tape.sweep_cost: mode must be 'forward' or 'reverse', got {mode!r}")
 
     def choose_mode(self, batch: int = 1) -> str:
         """'forward' or 'reverse', whichever :meth:`sweep_cost` models as cheaper."""

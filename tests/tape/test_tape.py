@@ -118,11 +118,26 @@ def test_hessian_symmetric_and_equal_to_symbolic():
 
 
 def test_cost_model_prefers_fewer_directions():
-    wide = Tape(hd.sum(hd.sin(hd.symarray("a", 64))), list(hd.symarray("a", 64)))
+    a = hd.symarray("a", 2048)
+    wide = Tape(hd.sum(hd.sin(a) * hd.cos(a)), list(a))
     assert wide.choose_mode() == "reverse"
-    a = hd.symbols("a")
-    tall = Tape([hd.sin(a * k) for k in range(1, 65)], [a])
+    assert wide.sweep_cost("forward") > 1.5 * wide.sweep_cost("reverse")
+    x, y = hd.symbols("x y")
+    tall = Tape([hd.sin(k * x + y) for k in range(1, 2049)], [x, y])
     assert tall.choose_mode() == "forward"
+
+
+def test_cost_model_counts_directions_times_batch():
+    """A batch multiplies the elements each sweep carries: a tape whose fixed costs
+    favour forward at one point (n = 64 directions are cheap) switches to reverse."""
+    a = hd.symarray("a", 64)
+    wide = Tape(hd.sum(hd.sin(a) * hd.cos(a)), list(a))
+    assert wide.choose_mode(batch=1) == "forward"
+    assert wide.choose_mode(batch=64) == "reverse"
+    ops = wide.n_sweep_ops
+    assert 0 < ops <= 2 * wide.n_edges
+    with pytest.raises(ValueError, match="mode must be 'forward' or 'reverse'"):
+        wide.sweep_cost("sideways")
 
 
 # -- bad input -------------------------------------------------------------------------
