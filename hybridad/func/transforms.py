@@ -256,6 +256,8 @@ def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
         if np.shape(p) != np.shape(t):
             raise ValueError(f"jvp: tangent {k} must have shape {np.shape(p)}, "
                              f"got {np.shape(t)}")
+    if _is_symbolic(tuple(primals) + tuple(tangents)):
+        return _symbolic_jvp(fun, primals, tangents)
     traced = _Cache(fun).get(tuple(primals), "jvp")
     x, v = traced.flat_input(primals), traced.flat_input(tangents)
     from ..tape import sweeps
@@ -267,6 +269,8 @@ def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
 def vjp(fun: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
     """(fun(*primals), vjp_fn) as ``jax.vjp``: vjp_fn(cotangent) returns one cotangent
     per primal, each of the primal's shape."""
+    if _is_symbolic(primals):
+        return _symbolic_vjp(fun, primals)
     traced = _Cache(fun).get(primals, "vjp")
     x = traced.flat_input(primals)
     values = traced.tape.evaluate(x)
@@ -282,6 +286,65 @@ def vjp(fun: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tu
                      for k in range(len(primals)))
 
     return traced.structure(values), vjp_fn
+
+
+def _output_parts(out: Any) -> tuple[list[np.ndarray], bool]:
+    is_tuple = isinstance(out, tuple)
+    return [_as_object(p) for p in (out if is_tuple else (out,))], is_tuple
+
+
+def _symbolic_jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
+                  ) -> tuple[Any, Any]:
+    """(out, J · tangents) as expressions: Σ_k Jacobian block k · tangent k."""
+    out = fun(*primals)
+    parts, is_tuple = _output_parts(out)
+    flat_out = [as_expr(e) for p in parts for e in p.ravel()]
+    total = np.zeros(len(flat_out), dtype=object)
+    for p, t in zip(primals, tangents, strict=True):
+        jac = symbolic_jacobian(flat_out, list(_as_object(p).ravel()))
+        total = total + jac.dot(_as_object(t).ravel())
+    pieces, start = [], 0
+    for part in parts:
+        pieces.append(_as_object(total[start:start + part.size]).reshape(part.shape)[()])
+        start += part.size
+    return out, (tuple(pieces) if is_tuple else pieces[0])
+
+
+def _symbolic_vjp(fun: Callable[..., Any], primals: Sequence[Any]
+                  ) -> tuple[Any, Callable[[Any], tuple]]:
+    """(out, vjp_fn) where vjp_fn builds the gradient of Σ w · out as expressions."""
+    out = fun(*primals)
+    parts, is_tuple = _output_parts(out)
+    flat_out = [as_expr(e) for p in parts for e in p.ravel()]
+
+    def vjp_fn(cotangent: Any) -> tuple:
+        pieces = list(cotangent) if is_tuple else [cotangent]
+        w = [e for piece in pieces for e in _as_object(piece).ravel()]
+        if len(w) != len(flat_out):
+            raise ValueError(f"vjp_fn: cotangent must match the output structure "
+                             f"{[p.shape for p in parts]}, got {[np.shape(c) for c in pieces]}")
+        jac = symbolic_jacobian(flat_out, [e for p in primals
+                                           for e in _as_object(p).ravel()])
+        adjoint = _as_object(w).dot(jac) if len(w) else np.zeros(jac.shape[1], dtype=object)
+        result, start = [], 0
+        for p in primals:
+            size = _as_object(p).size
+            result.append(_as_object(adjoint[start:start + size]).reshape(np.shape(p))[()])
+            start += size
+        return tuple(result)
+
+    return out, vjp_fn
+
+
+def _symbolic_vmap(fun: Callable[..., Any], args: Sequence[Any], axes: list[int | None],
+                   batch: int) -> Any:
+    """Row by row on expressions (vmap inside another transform's trace), stacked."""
+    rows = [fun(*[_as_object(a)[i] if ax == 0 else a for a, ax in
+                  zip(args, axes, strict=True)]) for i in range(batch)]
+    is_tuple = isinstance(rows[0], tuple) if rows else False
+    if not is_tuple:
+        return np.stack([_as_object(r) for r in rows])
+    return tuple(np.stack([_as_object(r[k]) for r in rows]) for k in range(len(rows[0])))
 
 
 def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0
@@ -300,6 +363,8 @@ def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0
             raise ValueError(f"vmap: mapped arguments need one common leading size, got "
                              f"{sorted(sizes) or 'no mapped argument'}")
         batch = sizes.pop()
+        if _is_symbolic(args):
+            return _symbolic_vmap(fun, args, axes, batch)
         rows = [np.asarray(a)[0] if ax == 0 else np.asarray(a) for a, ax in
                 zip(args, axes, strict=True)]
         traced = cache.get(rows, "vmap")

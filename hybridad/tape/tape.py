@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Sequence
 
 import numpy as np
@@ -59,12 +60,12 @@ class Tape:
         """Instructions computing primal values and partials."""
         return len(self.program.instructions)
 
-    @property
+    @cached_property
     def n_edges(self) -> int:
         """Chain-rule edges (multiply-adds per direction in a sweep)."""
         return sum(len(s.edges) for s in self.program.steps)
 
-    @property
+    @cached_property
     def n_sweep_ops(self) -> int:
         """Array operations of one sweep: a multiply per edge whose partial is not ±1,
         and an add per edge beyond the first of each step (the same count forward and

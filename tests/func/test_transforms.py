@@ -90,3 +90,25 @@ def test_grad_needs_scalar_output():
 def test_non_numeric_arguments_are_rejected():
     with pytest.raises(TypeError, match="numeric"):
         grad(textbook)(np.array(["a", "b"]))
+
+
+# -- transforms inside transforms ---------------------------------------------------------
+def test_nested_vmap_maps_both_axes():
+    vvd = vmap(vmap(hd.dot))
+    x = np.arange(30.0).reshape(3, 2, 5)
+    np.testing.assert_allclose(vvd(x, 2 * x), np.einsum("ndc,ndc->nd", x, 2 * x))
+
+
+def test_jvp_and_vjp_inside_vmap_and_grad():
+    from hybridad.func import jvp, vjp
+
+    f = lambda x: hd.sin(x) * x  # noqa: E731
+    X = np.linspace(0.1, 1.2, 12).reshape(4, 3)
+    tangent = np.array([1.0, -2.0, 0.5])
+    expected = (np.cos(X) * X + np.sin(X)) * tangent
+    jvps = vmap(lambda x: jvp(f, (x,), (tangent,))[1])(X)
+    np.testing.assert_allclose(jvps, expected, rtol=1e-13)
+    vjps = vmap(lambda x: vjp(f, x)[1](tangent)[0])(X)
+    np.testing.assert_allclose(vjps, expected, rtol=1e-13)
+    g = grad(lambda x: hd.sum(vmap(hd.sin)(x)))(np.array([0.3, 0.7]))
+    np.testing.assert_allclose(g, np.cos([0.3, 0.7]), rtol=1e-14)
