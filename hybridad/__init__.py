@@ -20,13 +20,15 @@ from .interop.parse import parse
 from .interop.sympy_bridge import from_sympy, to_sympy
 from .func.check import check_grad
 from .tape import Tape
+from .backend import Kernel, lambdify
 
 asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Constant", "Expr", "HybridadError", "ParseError", "Symbol", "Tape", "TracingError",
+    "Constant", "Expr", "HybridadError", "Kernel", "ParseError", "Symbol", "Tape",
+    "TracingError", "lambdify",
     "abs", "acos", "arccos", "arcsin", "arctan", "arctan2", "asin", "atan", "atan2",
     "check_grad", "cos", "cosh", "count_ops", "cse", "diff", "dot", "evaluate", "exp",
     "expm1", "from_sympy", "gradient", "hessian", "jacobian", "log", "log1p", "maximum",

@@ -42,8 +42,14 @@ def _check_variable(x: object, caller: str) -> Symbol:
 
 def tangents(roots: Sequence[Expr], x: Symbol) -> list[Expr]:
     """Forward accumulation: d root / d x for every root, in one pass."""
+    return directional(roots, {x: ONE})
+
+
+def directional(roots: Sequence[Expr], seeds: dict[Expr, Expr]) -> list[Expr]:
+    """Forward accumulation with seed tangents: Σ_x (d root / d x) · seeds[x] for every
+    root in one pass (a Jacobian-vector product whose vector may be symbolic)."""
     order = topo_order(roots)
-    dot: dict[Expr, Expr] = {x: ONE}
+    dot: dict[Expr, Expr] = dict(seeds)
     for node in order:
         if not node.args:
             continue
@@ -61,14 +67,23 @@ def tangents(roots: Sequence[Expr], x: Symbol) -> list[Expr]:
 
 
 def adjoints(root: Expr, wrt: Sequence[Symbol]) -> list[Expr]:
-    """Reverse accumulation: d root / d w for every w in ``wrt``, in one pass.
+    """Reverse accumulation: d root / d w for every w in ``wrt``, in one pass."""
+    return weighted_adjoints([root], [ONE], wrt)
+
+
+def weighted_adjoints(roots: Sequence[Expr], weights: Sequence[Expr], wrt: Sequence[Symbol]
+                      ) -> list[Expr]:
+    """Reverse accumulation seeded with ``weights``: d (Σ_i weights[i] · roots[i]) / d w
+    for every w in ``wrt`` in one pass (a vector-Jacobian product).
 
     Invariant: a node's adjoint is complete when the reversed order reaches it, because
     every parent comes later in the topological order.
     """
-    order = topo_order([root])
+    order = topo_order(roots)
     active = dependents(order, wrt)
-    bar: dict[Expr, Expr] = {root: ONE}
+    bar: dict[Expr, Expr] = {}
+    for root, weight in zip(roots, weights, strict=True):
+        bar[root] = _accumulate(bar.get(root), weight)
     for node in reversed(order):
         node_bar = bar.get(node)
         if node_bar is None or not node.args:

@@ -178,16 +178,39 @@ def _tie_split(x: Expr, y: Expr) -> Expr:
     return b.multiply(0.5, b.add(ONE, b.sign(b.subtract(x, y))))
 
 
+# -- LLVM lowerings (``e`` is the backend's emitter: arithmetic, ``call`` of a libm
+# function or intrinsic by its C name, ordered comparisons, select; see
+# hybridad/backend/llvm/emitter.py). Same formulas and NaN behaviour as the numpy column.
+def _lower_sigmoid(e, x):
+    return e.div(e.const(1.0), e.add(e.const(1.0), e.call("exp", e.neg(x))))
+
+
+def _lower_sign(e, x):
+    """1, -1, or x + 0 for ±0 and nan (np.sign gives +0 and keeps nan)."""
+    zero_or_nan = e.select(e.cmp("<", x, e.const(0.0)), e.const(-1.0), e.add(x, e.const(0.0)))
+    return e.select(e.cmp(">", x, e.const(0.0)), e.const(1.0), zero_or_nan)
+
+
+def _lower_maximum(e, x, y):
+    """NaN-propagating like np.maximum (never maxnum): x if x is nan or x > y, else y
+    (so a nan y, and y on ties, as numpy)."""
+    return e.select(e.cmp("isnan", x, x), x, e.select(e.cmp(">", x, y), x, y))
+
+
+def _lower_minimum(e, x, y):
+    return e.select(e.cmp("isnan", x, x), x, e.select(e.cmp("<", x, y), x, y))
+
+
 def _binary_op(name, numpy, partials, symbol, precedence, simplify, sympy, flags,
-               domain=(WIDE, WIDE), right_assoc=False):
+               domain=(WIDE, WIDE), right_assoc=False, llvm=None):
     return register(Primitive(name, 2, numpy, partials, sympy, simplify, (), flags,
-                              domain, Infix(symbol, precedence, right_assoc)))
+                              domain, Infix(symbol, precedence, right_assoc), llvm))
 
 
 def _function(name, arity, numpy, partials, sympy, sympy_names, flags, domain,
-              simplify=None, aliases=()):
+              simplify=None, aliases=(), llvm=None):
     return register(Primitive(name, arity, numpy, partials, sympy, simplify, sympy_names,
-                              flags, domain, None, None, aliases))
+                              flags, domain, None, llvm, aliases))
 
 
 SMOOTH0 = F.SMOOTH | F.ZERO_AT_ZERO
@@ -195,93 +218,126 @@ SMOOTH0 = F.SMOOTH | F.ZERO_AT_ZERO
 # arithmetic --------------------------------------------------------------------------
 ADD = _binary_op("add", np.add, (lambda x, y, out: ONE, lambda x, y, out: ONE), "+", 1,
                  _simplify_add, lambda s, x, y: x + y,
-                 F.COMMUTATIVE | F.LINEAR | SMOOTH0)
+                 F.COMMUTATIVE | F.LINEAR | SMOOTH0,
+    llvm=lambda e, x, y: e.add(x, y))
 SUB = _binary_op("sub", np.subtract, (lambda x, y, out: ONE, lambda x, y, out: b.constant(-1.0)),
-                 "-", 1, _simplify_sub, lambda s, x, y: x - y, F.LINEAR | SMOOTH0)
+                 "-", 1, _simplify_sub, lambda s, x, y: x - y, F.LINEAR | SMOOTH0,
+    llvm=lambda e, x, y: e.sub(x, y))
 MUL = _binary_op("mul", np.multiply, (lambda x, y, out: y, lambda x, y, out: x), "*", 2,
-                 _simplify_mul, lambda s, x, y: x * y, F.COMMUTATIVE | SMOOTH0)
+                 _simplify_mul, lambda s, x, y: x * y, F.COMMUTATIVE | SMOOTH0,
+    llvm=lambda e, x, y: e.mul(x, y))
 DIV = _binary_op("div", np.true_divide,
                  (lambda x, y, out: b.divide(ONE, y), lambda x, y, out: b.negative(out / y)),
                  "/", 2, _simplify_div, lambda s, x, y: x / y, F.SMOOTH,
-                 (WIDE, POSITIVE))
+                 (WIDE, POSITIVE),
+    llvm=lambda e, x, y: e.div(x, y))
 POW = _binary_op("pow", np.power,
                  (lambda x, y, out: y * b.power(x, y - ONE), lambda x, y, out: out * b.log(x)),
                  "**", 4, _simplify_pow, lambda s, x, y: s.Pow(x, y), F.SMOOTH,
-                 (POSITIVE, (-2.5, 2.5)), right_assoc=True)
+                 (POSITIVE, (-2.5, 2.5)), right_assoc=True,
+    llvm=lambda e, x, y: e.call("pow", x, y))
 NEG = _function("neg", 1, np.negative, (lambda x, out: b.constant(-1.0),),
-                lambda s, x: -x, (), F.LINEAR | SMOOTH0, (WIDE,), _simplify_neg)
+                lambda s, x: -x, (), F.LINEAR | SMOOTH0, (WIDE,), _simplify_neg,
+    llvm=lambda e, x: e.neg(x))
 
 # elementary functions ----------------------------------------------------------------
 SIN = _function("sin", 1, np.sin, (lambda x, out: b.cos(x),), lambda s, x: s.sin(x),
-                ("sin",), SMOOTH0, (WIDE,))
+                ("sin",), SMOOTH0, (WIDE,),
+    llvm=lambda e, x: e.call("sin", x))
 COS = _function("cos", 1, np.cos, (lambda x, out: -b.sin(x),), lambda s, x: s.cos(x),
-                ("cos",), F.SMOOTH, (WIDE,))
+                ("cos",), F.SMOOTH, (WIDE,),
+    llvm=lambda e, x: e.call("cos", x))
 TAN = _function("tan", 1, np.tan, (lambda x, out: ONE + out * out,), lambda s, x: s.tan(x),
-                ("tan",), SMOOTH0, ((-1.4, 1.4),))
+                ("tan",), SMOOTH0, ((-1.4, 1.4),),
+    llvm=lambda e, x: e.call("tan", x))
 ARCSIN = _function("arcsin", 1, np.arcsin,
                    (lambda x, out: ONE / b.sqrt(ONE - x * x),), lambda s, x: s.asin(x),
-                   ("asin",), SMOOTH0, (UNIT,), aliases=("asin",))
+                   ("asin",), SMOOTH0, (UNIT,), aliases=("asin",),
+    llvm=lambda e, x: e.call("asin", x))
 ARCCOS = _function("arccos", 1, np.arccos,
                    (lambda x, out: -(ONE / b.sqrt(ONE - x * x)),), lambda s, x: s.acos(x),
-                   ("acos",), F.SMOOTH, (UNIT,), aliases=("acos",))
+                   ("acos",), F.SMOOTH, (UNIT,), aliases=("acos",),
+    llvm=lambda e, x: e.call("acos", x))
 ARCTAN = _function("arctan", 1, np.arctan, (lambda x, out: ONE / (ONE + x * x),),
-                   lambda s, x: s.atan(x), ("atan",), SMOOTH0, (WIDE,), aliases=("atan",))
+                   lambda s, x: s.atan(x), ("atan",), SMOOTH0, (WIDE,), aliases=("atan",),
+    llvm=lambda e, x: e.call("atan", x))
 ARCTAN2 = _function("arctan2", 2, np.arctan2,
                     (lambda y, x, out: x / (x * x + y * y),
                      lambda y, x, out: -y / (x * x + y * y)),
                     lambda s, y, x: s.atan2(y, x), ("atan2",), F.SMOOTH,
-                    (WIDE, POSITIVE), aliases=("atan2",))
+                    (WIDE, POSITIVE), aliases=("atan2",),
+    llvm=lambda e, y, x: e.call("atan2", y, x))
 SINH = _function("sinh", 1, np.sinh, (lambda x, out: b.cosh(x),), lambda s, x: s.sinh(x),
-                 ("sinh",), SMOOTH0, (WIDE,))
+                 ("sinh",), SMOOTH0, (WIDE,),
+    llvm=lambda e, x: e.call("sinh", x))
 COSH = _function("cosh", 1, np.cosh, (lambda x, out: b.sinh(x),), lambda s, x: s.cosh(x),
-                 ("cosh",), F.SMOOTH, (WIDE,))
+                 ("cosh",), F.SMOOTH, (WIDE,),
+    llvm=lambda e, x: e.call("cosh", x))
 TANH = _function("tanh", 1, np.tanh, (lambda x, out: ONE - out * out,),
-                 lambda s, x: s.tanh(x), ("tanh",), SMOOTH0, (WIDE,))
+                 lambda s, x: s.tanh(x), ("tanh",), SMOOTH0, (WIDE,),
+    llvm=lambda e, x: e.call("tanh", x))
 EXP = _function("exp", 1, np.exp, (lambda x, out: out,), lambda s, x: s.exp(x), ("exp",),
-                F.SMOOTH, (WIDE,))
+                F.SMOOTH, (WIDE,),
+    llvm=lambda e, x: e.call("exp", x))
 LOG = _function("log", 1, np.log, (lambda x, out: ONE / x,), lambda s, x: s.log(x),
-                ("log",), F.SMOOTH, (POSITIVE,), aliases=("ln",))
+                ("log",), F.SMOOTH, (POSITIVE,), aliases=("ln",),
+    llvm=lambda e, x: e.call("log", x))
 LOG1P = _function("log1p", 1, np.log1p, (lambda x, out: ONE / (ONE + x),),
-                  lambda s, x: s.log1p(x), ("log1p",), SMOOTH0, ((-0.8, 4.0),))
+                  lambda s, x: s.log1p(x), ("log1p",), SMOOTH0, ((-0.8, 4.0),),
+    llvm=lambda e, x: e.call("log1p", x))
 EXPM1 = _function("expm1", 1, np.expm1, (lambda x, out: out + ONE,),
-                  lambda s, x: s.expm1(x), ("expm1",), SMOOTH0, (WIDE,))
+                  lambda s, x: s.expm1(x), ("expm1",), SMOOTH0, (WIDE,),
+    llvm=lambda e, x: e.call("expm1", x))
 SQRT = _function("sqrt", 1, np.sqrt, (lambda x, out: 0.5 / out,), lambda s, x: s.sqrt(x),
-                 (), F.SMOOTH, (POSITIVE,))
+                 (), F.SMOOTH, (POSITIVE,),
+    llvm=lambda e, x: e.call("sqrt", x))
 SIGMOID = _function("sigmoid", 1, _sigmoid, (lambda x, out: out * (ONE - out),),
-                    lambda s, x: s.sigmoid(x), ("sigmoid",), F.SMOOTH, (WIDE,))
+                    lambda s, x: s.sigmoid(x), ("sigmoid",), F.SMOOTH, (WIDE,),
+    llvm=_lower_sigmoid)
 
 # piecewise ---------------------------------------------------------------------------
 ABS = _function("abs", 1, np.abs, (lambda x, out: b.sign(x),), lambda s, x: s.Abs(x),
-                ("Abs",), F.ZERO_AT_ZERO, (WIDE,), _simplify_abs)
+                ("Abs",), F.ZERO_AT_ZERO, (WIDE,), _simplify_abs,
+    llvm=lambda e, x: e.call("fabs", x))
 SIGN = _function("sign", 1, np.sign, (None,), lambda s, x: s.sign(x), ("sign",),
-                 F.NONDIFF | F.ZERO_AT_ZERO, (WIDE,))
+                 F.NONDIFF | F.ZERO_AT_ZERO, (WIDE,),
+    llvm=_lower_sign)
 RELU = _function("relu", 1, _relu, (lambda x, out: b.where(b.greater(x, ZERO), ONE, ZERO),),
-                 lambda s, x: s.relu(x), ("relu",), F.ZERO_AT_ZERO, (WIDE,))
+                 lambda s, x: s.relu(x), ("relu",), F.ZERO_AT_ZERO, (WIDE,),
+    llvm=lambda e, x: _lower_maximum(e, x, e.const(0.0)))
 MAXIMUM = _function("maximum", 2, np.maximum,
                     (lambda x, y, out: _tie_split(x, y), lambda x, y, out: _tie_split(y, x)),
                     lambda s, x, y: s.Max(x, y), ("Max",), F.COMMUTATIVE | F.ZERO_AT_ZERO,
-                    (WIDE, WIDE), _simplify_idempotent)
+                    (WIDE, WIDE), _simplify_idempotent,
+    llvm=_lower_maximum)
 MINIMUM = _function("minimum", 2, np.minimum,
                     (lambda x, y, out: _tie_split(y, x), lambda x, y, out: _tie_split(x, y)),
                     lambda s, x, y: s.Min(x, y), ("Min",), F.COMMUTATIVE | F.ZERO_AT_ZERO,
-                    (WIDE, WIDE), _simplify_idempotent)
+                    (WIDE, WIDE), _simplify_idempotent,
+    llvm=_lower_minimum)
 WHERE = _function("where", 3, _where,
                   (None,
                    lambda c, x, y, out: b.where(c, ONE, ZERO),
                    lambda c, x, y, out: b.where(c, ZERO, ONE)),
                   lambda s, c, x, y: s.Piecewise((x, c), (y, True)), ("Piecewise",),
-                  F.NONE, (WIDE, WIDE, WIDE), _simplify_where)
+                  F.NONE, (WIDE, WIDE, WIDE), _simplify_where,
+    llvm=lambda e, c, x, y: e.select(e.cmp("!=", c, e.const(0.0)), x, y))
 STOP_GRADIENT = _function("stop_gradient", 1, _identity, (None,),
                           lambda s, x: s.stop_gradient(x), ("stop_gradient",), F.NONDIFF,
-                          (WIDE,), _simplify_stop_gradient)
+                          (WIDE,), _simplify_stop_gradient,
+    llvm=lambda e, x: x)
 
 # comparisons (1.0 / 0.0, for where) --------------------------------------------------
 _CMP = F.NONDIFF | F.COMPARISON
 LT = _binary_op("lt", _comparison(np.less), (None, None), "<", 0, None,
-                lambda s, x, y: s.StrictLessThan(x, y), _CMP)
+                lambda s, x, y: s.StrictLessThan(x, y), _CMP,
+    llvm=lambda e, x, y: e.flag(e.cmp("<", x, y)))
 LE = _binary_op("le", _comparison(np.less_equal), (None, None), "<=", 0, None,
-                lambda s, x, y: s.LessThan(x, y), _CMP)
+                lambda s, x, y: s.LessThan(x, y), _CMP,
+    llvm=lambda e, x, y: e.flag(e.cmp("<=", x, y)))
 GT = _binary_op("gt", _comparison(np.greater), (None, None), ">", 0, None,
-                lambda s, x, y: s.StrictGreaterThan(x, y), _CMP)
+                lambda s, x, y: s.StrictGreaterThan(x, y), _CMP,
+    llvm=lambda e, x, y: e.flag(e.cmp(">", x, y)))
 GE = _binary_op("ge", _comparison(np.greater_equal), (None, None), ">=", 0, None,
-                lambda s, x, y: s.GreaterThan(x, y), _CMP)
+                lambda s, x, y: s.GreaterThan(x, y), _CMP,
+    llvm=lambda e, x, y: e.flag(e.cmp(">=", x, y)))

@@ -2,7 +2,7 @@
 
 A :class:`Primitive` holds everything about an operation — numpy evaluation, partial
 derivatives written as expression builders, construction-time simplification, SymPy
-export, printing, test domain and (later) LLVM lowering. Symbolic diff, tapes and code
+export, printing, test domain and LLVM lowering. Symbolic diff, tapes and code
 generation all read the same entry; nothing else switches on operation names.
 The entries themselves live in :mod:`hybridad.core.primitives`.
 """
@@ -68,8 +68,9 @@ class Primitive:
         Per argument, an interval where the op is defined and smooth (for the tests).
     infix : Infix or None
         Operator printing; ``None`` prints as a call ``name(a, b)``.
-    llvm : object
-        The LLVM lowering, attached by the LLVM backend.
+    llvm : callable
+        ``llvm(e, *args)``: the LLVM lowering, written against the backend's emitter
+        ``e`` (hybridad/backend/llvm/emitter.py), so this module never imports llvmlite.
     """
 
     name: str

@@ -1,0 +1,112 @@
+"""Calling compiled kernels: output allocation, batch splitting across threads.
+
+Arguments reach this module already validated (shape, dtype float64, C-contiguous), so
+every pointer handed to native code covers exactly the rows and columns the kernel
+reads or writes. The single-point entry ``one`` is called through a ``PYFUNCTYPE``
+(no GIL release: the call is shorter than releasing it); the batch entry ``rows``
+through a ``CFUNCTYPE``, which releases the GIL so threads run in parallel.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..layout import F64, Block, Group
+from . import engine
+from .codegen import KernelSpec, kernel_ir
+
+_ROWS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                         ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
+
+
+class LLVMRunner:
+    """Native entry points of one kernel."""
+
+    def __init__(self, groups: list[Group], blocks: list[Block], accumulate: bool,
+                 fastmath: bool, opt_level: int):
+        spec = KernelSpec(tuple(g.symbols for g in groups), tuple(b.exprs for b in blocks),
+                          tuple(accumulate for _ in blocks))
+        text = kernel_ir(spec, fastmath, engine.numpy_data_offset(), engine.process_triple())
+        self.compiled, self.cache_hit = engine.compile_ir(text, opt_level)
+        self.ir_chars = len(text)
+        self.shapes = [g.shape for g in groups]
+        self.sizes = [g.size for g in groups]
+        self.widths = [len(b.exprs) for b in blocks]
+        self.accumulate = accumulate
+        n_objects = len(groups) + len(blocks)
+        self._one = ctypes.PYFUNCTYPE(None, *([ctypes.py_object] * n_objects))(
+            self.compiled.one)
+        self._rows = _ROWS(self.compiled.rows)
+
+    def _new_outputs(self, lead: tuple[int, ...]) -> list[np.ndarray]:
+        make = np.zeros if self.accumulate else np.empty
+        return [make(lead + (w,)) for w in self.widths]
+
+    def try_single(self, args: Sequence[Any]) -> list[np.ndarray] | None:
+        """The fast path: every argument already a float64, C-contiguous, aligned array of
+        exactly its group's shape. None when any is not (the caller converts)."""
+        for a, shape in zip(args, self.shapes):
+            if type(a) is not np.ndarray or a.dtype is not F64 or a.shape != shape \
+                    or not a.flags.carray:
+                return None
+        outs = self._new_outputs(())
+        self._one(*args, *outs)
+        return outs
+
+    def single(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        outs = self._new_outputs(())
+        self._one(*arrays, *outs)
+        return outs
+
+    def rows(self, arrays: list[np.ndarray], batched: list[bool], batch: int,
+             reduce: str | None, threads: int) -> list[np.ndarray]:
+        """All rows; batched arguments advance one row per row, shared ones stay."""
+        strides = [size if b else 0 for size, b in zip(self.sizes, batched, strict=True)]
+        chunks = _chunks(batch, threads)
+        if reduce is None:
+            outs = self._new_outputs((batch,))
+            self._run_chunks(arrays, strides, [outs] * len(chunks), self.widths, chunks,
+                             threads)
+            return outs
+        partial = [self._new_outputs(()) for _ in chunks]
+        self._run_chunks(arrays, strides, partial, [0] * len(self.widths), chunks, threads)
+        return [np.sum([p[o] for p in partial], axis=0) for o in range(len(self.widths))]
+
+    def _run_chunks(self, arrays: list[np.ndarray], strides: list[int],
+                    outs_per_chunk: list[list[np.ndarray]], out_strides: list[int],
+                    chunks: list[tuple[int, int]], threads: int) -> None:
+        ins = _pointer_array(arrays)
+        in_strides = (ctypes.c_int64 * max(len(strides), 1))(*strides)
+        out_step = (ctypes.c_int64 * max(len(out_strides), 1))(*out_strides)
+        calls = []
+        for (start, end), outs in zip(chunks, outs_per_chunk, strict=True):
+            out_ptrs = _pointer_array(outs)
+            calls.append((out_ptrs, start, end))
+
+        def run(call: tuple) -> None:
+            out_ptrs, start, end = call
+            self._rows(ctypes.addressof(ins), ctypes.addressof(in_strides),
+                       ctypes.addressof(out_ptrs), ctypes.addressof(out_step), start, end)
+
+        if len(calls) == 1:
+            run(calls[0])
+            return
+        from ..kernel import thread_pool
+
+        list(thread_pool(threads).map(run, calls))
+
+
+def _pointer_array(arrays: list[np.ndarray]) -> ctypes.Array:
+    return (ctypes.c_void_p * max(len(arrays), 1))(*[a.ctypes.data for a in arrays])
+
+
+def _chunks(batch: int, threads: int) -> list[tuple[int, int]]:
+    """Contiguous row ranges, one per thread, none smaller than MIN_ROWS_PER_THREAD."""
+    from ..kernel import MIN_ROWS_PER_THREAD
+
+    n = max(1, min(threads, batch // MIN_ROWS_PER_THREAD))
+    bounds = np.linspace(0, batch, n + 1).astype(np.int64)
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
