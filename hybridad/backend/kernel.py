@@ -54,7 +54,8 @@ def _is_symbol_array(x: Any) -> bool:
 
 
 def _derivative_blocks(kind: str | None, values: Block, groups: list[Group],
-                       wrt: list[int], caller: str) -> tuple[list[Block], list[Group]]:
+                       wrt: list[int], caller: str, mode: str = "auto"
+                       ) -> tuple[list[Block], list[Group]]:
     """Blocks after the values block, and extra argument groups (jvp / vjp vectors)."""
     outs = list(values.exprs)
     if kind is None:
@@ -66,7 +67,7 @@ def _derivative_blocks(kind: str | None, values: Block, groups: list[Group],
         grads = weighted_adjoints(outs, [_one()], [s for k in wrt for s in groups[k].symbols])
         return _split(grads, [groups[k] for k in wrt], ()), []
     if kind == "jacobian":
-        return [Block(tuple(symbolic_jacobian(outs, list(groups[k].symbols)).ravel()),
+        return [Block(tuple(symbolic_jacobian(outs, list(groups[k].symbols), mode).ravel()),
                       values.shape + groups[k].shape) for k in wrt], []
     if len(wrt) != 1:
         raise ValueError(f"{caller}: derivatives={kind!r} needs exactly one argument to "
@@ -115,16 +116,17 @@ class Kernel:
 
     def __init__(self, args: Any, exprs: Any, derivatives: str | None = None, *,
                  wrt: Any = None, reduce: str | None = None, backend: str = "llvm",
-                 fastmath: bool = False, opt_level: int = 2, threads: int = 1):
+                 fastmath: bool = False, opt_level: int = 2, threads: int = 1,
+                 mode: str = "auto"):
         _check_options(derivatives, reduce, backend, opt_level, threads)
         self._init_args = (args, exprs, derivatives)
         self.options = dict(wrt=wrt, reduce=reduce, backend=backend, fastmath=fastmath,
-                            opt_level=opt_level, threads=threads)
+                            opt_level=opt_level, threads=threads, mode=mode)
         groups, self.flat_args = parse_groups(args)
         self.values = as_block(exprs)
         wrt_index = _wrt_groups(wrt, groups, "lambdify")
         derivative_blocks, extra = _derivative_blocks(derivatives, self.values, groups,
-                                                      wrt_index, "lambdify")
+                                                      wrt_index, "lambdify", mode)
         self.groups = groups + extra
         self.blocks = [self.values] + derivative_blocks
         self.derivatives, self.reduce, self.backend = derivatives, reduce, backend
@@ -134,6 +136,8 @@ class Kernel:
         self.compile_seconds = 0.0
         self.cache_hit = False
         self._runner = self._make_runner(fastmath, opt_level)
+        self._offsets = np.cumsum([0] + [len(b.exprs) for b in self.blocks])
+        self._fast = self._make_fast()
 
     def _check_free_symbols(self) -> None:
         from ..core.traverse import free_symbols
@@ -158,19 +162,55 @@ class Kernel:
         return _InterpretedRunner(self.groups, self.blocks, self.backend)
 
     # -- calling --------------------------------------------------------------------------
+    def _make_fast(self) -> Any:
+        """The single-point call specialised to this kernel's layout: validated arrays
+        in, one flat result array out, split into views (values, derivatives). Written
+        flat, without helper calls: this path is the per-call overhead users measure."""
+        if not hasattr(self._runner, "single_flat"):
+            return None
+        run, n_args = self._runner.single_flat(), len(self.groups)
+        views = [_view_maker(int(a), int(b), blk.shape) for a, b, blk in
+                 zip(self._offsets[:-1], self._offsets[1:], self.blocks)]
+        if self.derivatives is None:
+            first = views[0]
+
+            def fast(args: tuple) -> Any:
+                flat = run(args) if len(args) == n_args else None
+                return None if flat is None else first(flat)
+        elif len(views) == 2 and not self._several_wrt:
+            first, second = views
+
+            def fast(args: tuple) -> Any:
+                flat = run(args) if len(args) == n_args else None
+                return None if flat is None else (first(flat), second(flat))
+        else:
+            several = self._several_wrt
+
+            def fast(args: tuple) -> Any:
+                flat = run(args) if len(args) == n_args else None
+                if flat is None:
+                    return None
+                parts = [v(flat) for v in views]
+                return (parts[0], tuple(parts[1:])) if several else tuple(parts)
+
+        return fast
+
     def __call__(self, *args: Any) -> Any:
+        if self._fast is not None:
+            result = self._fast(args)
+            if result is not None:
+                return result
         n = len(self.groups)
         if len(args) != n:
             raise TypeError(f"kernel takes {n} argument(s) ({self._signature()}), got "
                             f"{len(args)}")
-        fast = self._runner.try_single(args)
-        if fast is not None:
-            return self._structure(fast, None)
         arrays = [convert_argument(a, g, k, "kernel") for k, (a, g) in
                   enumerate(zip(args, self.groups, strict=True))]
         batch, batched = batch_of(arrays, self.groups, "kernel")
         if batch is None:
-            return self._structure(self._runner.single(arrays), None)
+            flat = self._runner.single(arrays)
+            return self._structure([flat[a:b] for a, b in
+                                    zip(self._offsets[:-1], self._offsets[1:])], None)
         outs = self._runner.rows(arrays, batched, batch, self.reduce, self.threads)
         if self.reduce == "mean":
             outs = [o / batch if batch else np.full_like(o, np.nan) for o in outs]
@@ -200,6 +240,16 @@ class Kernel:
                 f"derivatives={self.derivatives!r}, backend={self.backend!r})")
 
 
+def _view_maker(start: int, end: int, shape: tuple[int, ...]) -> Any:
+    """A function taking the flat result to this block: a scalar, a 1-D view or a
+    reshaped view."""
+    if shape == ():
+        return lambda flat: flat[start]
+    if len(shape) == 1:
+        return lambda flat: flat[start:end]
+    return lambda flat: flat[start:end].reshape(shape)
+
+
 def _rebuild(args: Any, exprs: Any, derivatives: str | None, options: dict) -> Kernel:
     return Kernel(args, exprs, derivatives, **options)
 
@@ -226,12 +276,8 @@ class _InterpretedRunner:
         self.outputs = [x for b in blocks for x in b.exprs]
         self.tape = Tape(self.outputs, self.inputs) if backend == "tape" else None
 
-    def try_single(self, args: Sequence[Any]) -> None:
-        return None
-
-    def single(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        flat = self._evaluate(np.concatenate([a.ravel() for a in arrays])[None, :])[0]
-        return self._split(flat)
+    def single(self, arrays: list[np.ndarray]) -> np.ndarray:
+        return self._evaluate(np.concatenate([a.ravel() for a in arrays])[None, :])[0]
 
     def rows(self, arrays: list[np.ndarray], batched: list[bool], batch: int,
              reduce: str | None, threads: int) -> list[np.ndarray]:
@@ -273,8 +319,14 @@ _POOL: ThreadPoolExecutor | None = None
 
 def lambdify(args: Any, exprs: Any, derivatives: str | None = None, *, wrt: Any = None,
              reduce: str | None = None, backend: str = "llvm", fastmath: bool = False,
-             opt_level: int = 2, threads: int = 1) -> Kernel:
+             opt_level: int = 2, threads: int = 1, mode: str = "auto") -> Kernel:
     """Compile ``exprs`` as a function of ``args`` (see DESIGN.md §2 and the README).
+
+    ``derivatives``: None, "gradient", "jacobian", "hessian", "jvp" (an extra argument v
+    shaped like the differentiated group) or "vjp" (an extra argument w shaped like the
+    outputs). ``wrt`` picks argument groups; ``reduce`` ("sum" | "mean") accumulates over
+    the batch inside the kernel; ``mode`` builds Jacobians by rows ("reverse"), columns
+    ("forward") or by shape ("auto"); ``threads`` splits large batches.
 
     >>> import hybridad as hd
     >>> x1, x2 = hd.symbols("x1 x2")
@@ -284,4 +336,4 @@ def lambdify(args: Any, exprs: Any, derivatives: str | None = None, *, wrt: Any 
     (11.652, [5.5, 1.716])
     """
     return Kernel(args, exprs, derivatives, wrt=wrt, reduce=reduce, backend=backend,
-                  fastmath=fastmath, opt_level=opt_level, threads=threads)
+                  fastmath=fastmath, opt_level=opt_level, threads=threads, mode=mode)

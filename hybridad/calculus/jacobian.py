@@ -35,11 +35,15 @@ def gradient(f: Expr, wrt: Sequence[Symbol]) -> np.ndarray:
     return out
 
 
-def jacobian(exprs: Any, wrt: Sequence[Symbol]) -> np.ndarray:
-    """Jacobian, shape (m, n): reverse sweeps when m <= n, else forward sweeps."""
+def jacobian(exprs: Any, wrt: Sequence[Symbol], mode: str = "auto") -> np.ndarray:
+    """Jacobian, shape (m, n): rows by reverse accumulation (``mode="reverse"``, the
+    ``"auto"`` choice when m <= n) or columns by forward accumulation."""
+    if mode not in ("auto", "forward", "reverse"):
+        raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse', got "
+                         f"{mode!r}")
     outputs, variables = _outputs(exprs), _variables(wrt, "jacobian()")
     out = np.empty((len(outputs), len(variables)), dtype=object)
-    if len(outputs) <= len(variables):
+    if mode == "reverse" or mode == "auto" and len(outputs) <= len(variables):
         for i, f in enumerate(outputs):
             out[i, :] = adjoints(f, variables)
     else:

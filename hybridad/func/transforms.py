@@ -1,11 +1,11 @@
-"""JAX / torch.func-style transforms of Python callables, evaluated on tapes.
+"""JAX / torch.func-style transforms of Python callables, compiled or on tapes.
 
 A function is traced once per signature of input shapes: each positional argument
-becomes a symbol array of its shape (``a0_0``, ``a1_2_3``, ...), the function runs on
-those, and the outputs and inputs are linearized into one :class:`~hybridad.tape.Tape`
-that later calls only evaluate. Called with symbolic arguments (inside another
-transform, e.g. ``vmap(grad(f))``), a transform returns expressions instead, so
-transforms compose. ``_compile`` is the one seam where another backend plugs in.
+becomes a symbol array of its shape (``a0_0``, ``a1_2_3``, ...) and the function runs on
+those. Later calls only evaluate: by default through LLVM kernels (``hd.lambdify``, one
+per kind of result, compiled on first use), with ``backend="tape"`` on a
+:class:`~hybridad.tape.Tape`. Called with symbolic arguments (inside another transform,
+e.g. ``vmap(grad(f))``), a transform returns expressions instead, so transforms compose.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ..calculus.jacobian import jacobian as symbolic_jacobian
 from ..core.build import as_expr, symarray
 from ..core.expr import Expr
 from ..errors import TracingError
+from ..backend import Kernel, lambdify
 from ..tape import Tape
 
 Argnums = int | Sequence[int]
@@ -27,8 +28,11 @@ Argnums = int | Sequence[int]
 class Traced:
     """One trace of ``fun`` for one signature: structure of outputs and the tape."""
 
-    def __init__(self, fun: Callable[..., Any], shapes: tuple[tuple[int, ...], ...]):
-        self.shapes = shapes
+    def __init__(self, fun: Callable[..., Any], shapes: tuple[tuple[int, ...], ...],
+                 backend: str = "llvm"):
+        self.shapes, self.backend = shapes, backend
+        self._tape: Tape | None = None
+        self._kernels: dict[tuple, Kernel] = {}
         self.symbols = [_symbols_for(k, shape) for k, shape in enumerate(shapes)]
         out = fun(*self.symbols)
         self.is_tuple = isinstance(out, tuple)
@@ -37,7 +41,52 @@ class Traced:
         self.outputs = [as_expr(e) for p in parts for e in np.ravel(_as_object(p))]
         self.inputs = [s for sym in self.symbols for s in np.ravel(_as_object(sym))]
         self.offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
-        self.tape = _compile(self.outputs, self.inputs)
+
+    # -- evaluation through the backend (x flat: (n,), or (batch, n) for evaluate) -------
+    @property
+    def tape(self) -> Tape:
+        if self._tape is None:
+            self._tape = Tape(self.outputs, self.inputs)
+        return self._tape
+
+    def kernel(self, derivatives: str | None, mode: str = "auto") -> Kernel:
+        key = (derivatives, mode)
+        if key not in self._kernels:
+            exprs = self.outputs[0] if derivatives == "gradient" else self.outputs
+            self._kernels[key] = lambdify(self.inputs, exprs, derivatives, mode=mode)
+        return self._kernels[key]
+
+    def evaluate(self, x: np.ndarray) -> np.ndarray:
+        if self.backend == "tape" or not self.outputs:
+            return self.tape.evaluate(x)
+        return self.kernel(None)(x)
+
+    def value_and_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        if self.backend == "tape":
+            from ..tape import sweeps
+
+            values, adjoints = sweeps.vjp(self.tape.program, x[None, :], np.ones((1, 1, 1)))
+            return float(values[0, 0]), adjoints[0, :, 0]
+        value, grad = self.kernel("gradient")(x)
+        return float(value), grad
+
+    def jacobian(self, x: np.ndarray, mode: str) -> np.ndarray:
+        if self.backend == "tape" or not self.outputs or not self.inputs:
+            return self.tape.jacobian(x, mode=mode)
+        return self.kernel("jacobian", mode)(x)[1]
+
+    def jvp(self, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.backend == "tape" or not self.outputs or not self.inputs:
+            from ..tape import sweeps
+
+            values, dots = sweeps.jvp(self.tape.program, x[None, :], v[None, :, None])
+            return values[0], dots[0, :, 0]
+        return self.kernel("jvp")(x, v)
+
+    def vjp(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if self.backend == "tape" or not self.outputs or not self.inputs:
+            return self.tape.vjp(x, w)
+        return self.kernel("vjp")(x, w)[1]
 
     def flat_input(self, args: Sequence[Any]) -> np.ndarray:
         return np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in args]) \
@@ -55,11 +104,6 @@ class Traced:
             start += size
         parts = [p[()] if p.ndim == 0 else p for p in parts]
         return tuple(parts) if self.is_tuple else parts[0]
-
-
-def _compile(outputs: list[Expr], inputs: list[Expr]) -> Tape:
-    """The backend seam: today a tape; the LLVM backend replaces this."""
-    return Tape(outputs, inputs)
 
 
 def _symbols_for(k: int, shape: tuple[int, ...]) -> Any:
@@ -85,8 +129,10 @@ def _check_numeric(args: Sequence[Any], name: str) -> None:
 class _Cache:
     """Traces of one function, keyed by the shapes of its arguments."""
 
-    def __init__(self, fun: Callable[..., Any]):
-        self.fun = fun
+    def __init__(self, fun: Callable[..., Any], backend: str = "llvm"):
+        if backend not in ("llvm", "tape"):
+            raise ValueError(f"backend must be 'llvm' or 'tape', got {backend!r}")
+        self.fun, self.backend = fun, backend
         self.traces: dict[tuple, Traced] = {}
         self.trace_count = 0
 
@@ -94,7 +140,7 @@ class _Cache:
         _check_numeric(args, name)
         key = tuple(np.shape(a) for a in args)
         if key not in self.traces:
-            self.traces[key] = Traced(self.fun, key)
+            self.traces[key] = Traced(self.fun, key, self.backend)
             self.trace_count += 1
         return self.traces[key]
 
@@ -132,7 +178,7 @@ def _symbolic_grad(fun: Callable[..., Any], args: Sequence[Any], argnums: Argnum
 
 
 # -- public transforms -------------------------------------------------------------------
-def jit(fun: Callable[..., Any]) -> Callable[..., Any]:
+def jit(fun: Callable[..., Any], backend: str = "llvm") -> Callable[..., Any]:
     """Trace once per input-shape signature, then evaluate compiled; same outputs as fun.
 
     >>> import numpy as np, hybridad as hd
@@ -141,22 +187,23 @@ def jit(fun: Callable[..., Any]) -> Callable[..., Any]:
     >>> round(float(f(np.array([2.0, 5.0]))), 3)
     11.652
     """
-    cache = _Cache(fun)
+    cache = _Cache(fun, backend)
 
     def compiled(*args: Any) -> Any:
         if _is_symbolic(args):
             return fun(*args)
         traced = cache.get(args, "jit")
-        return traced.structure(traced.tape.evaluate(traced.flat_input(args)))
+        return traced.structure(traced.evaluate(traced.flat_input(args)))
 
     compiled.cache = cache  # type: ignore[attr-defined]
     return compiled
 
 
-def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
-    """(value, gradient) of a scalar function by one reverse sweep; gradients have the
-    shapes of the arguments selected by ``argnums``."""
-    cache = _Cache(fun)
+def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str = "llvm"
+                   ) -> Callable[..., Any]:
+    """(value, gradient) of a scalar function from one compiled kernel (or one reverse
+    tape sweep); gradients have the shapes of the arguments selected by ``argnums``."""
+    cache = _Cache(fun, backend)
 
     def transformed(*args: Any) -> Any:
         if _is_symbolic(args):
@@ -167,23 +214,17 @@ def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0) -> Callable[..
                             f"{traced.out_shapes[0] if traced.out_shapes else ()}; "
                             "use jacrev or jacfwd for array outputs")
         x = traced.flat_input(args)
-        values, adjoints = _value_and_vjp(traced.tape, x)
+        value, adjoints = traced.value_and_gradient(x)
         grads = [adjoints[traced.columns(a)].reshape(traced.shapes[a])[()]
                  for a in _argnum_list(argnums, len(args), "grad")]
-        return float(values[0]), _pick(grads, argnums)
+        return value, _pick(grads, argnums)
 
     transformed.cache = cache  # type: ignore[attr-defined]
     return transformed
 
 
-def _value_and_vjp(tape: Tape, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    from ..tape import sweeps
-
-    values, adjoints = sweeps.vjp(tape.program, x[None, :], np.ones((1, 1, 1)))
-    return values[0], adjoints[0, :, 0]
-
-
-def grad(fun: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
+def grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str = "llvm"
+         ) -> Callable[..., Any]:
     """Gradient of a scalar function (reverse mode), as ``jax.grad``.
 
     >>> import numpy as np, hybridad as hd
@@ -192,7 +233,7 @@ def grad(fun: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     >>> np.round(g(np.array([2.0, 5.0])), 3)
     array([5.5  , 1.716])
     """
-    both = value_and_grad(fun, argnums)
+    both = value_and_grad(fun, argnums, backend)
 
     def transformed(*args: Any) -> Any:
         return both(*args)[1]
@@ -201,17 +242,21 @@ def grad(fun: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     return transformed
 
 
-def jacobian(fun: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto"
-             ) -> Callable[..., Any]:
-    """Jacobian with shape out.shape + in.shape (as JAX); mode 'forward', 'reverse' or
-    'auto' (the tape's cost model)."""
-    cache = _Cache(fun)
+def jacobian(fun: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto",
+             backend: str = "llvm") -> Callable[..., Any]:
+    """Jacobian with shape out.shape + in.shape (as JAX). ``mode`` 'forward' builds it by
+    columns (tangents), 'reverse' by rows (adjoints), 'auto' by shape (compiled) or by
+    the tape's cost model (``backend="tape"``)."""
+    if mode not in ("auto", "forward", "reverse"):
+        raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse', got "
+                         f"{mode!r}")
+    cache = _Cache(fun, backend)
 
     def transformed(*args: Any) -> Any:
         if _is_symbolic(args):
             return _symbolic_jacobian(fun, args, argnums)
         traced = cache.get(args, "jacobian")
-        full = traced.tape.jacobian(traced.flat_input(args), mode=mode)
+        full = traced.jacobian(traced.flat_input(args), mode)
         results = []
         for a in _argnum_list(argnums, len(args), "jacobian"):
             block = full[:, traced.columns(a)]
@@ -232,23 +277,26 @@ def _symbolic_jacobian(fun: Callable[..., Any], args: Sequence[Any], argnums: Ar
     return _pick(results, argnums)
 
 
-def jacfwd(fun: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
-    """Jacobian by forward sweeps (one direction per input element)."""
-    return jacobian(fun, argnums, mode="forward")
+def jacfwd(fun: Callable[..., Any], argnums: Argnums = 0, backend: str = "llvm"
+           ) -> Callable[..., Any]:
+    """Jacobian by forward mode (one direction per input element)."""
+    return jacobian(fun, argnums, mode="forward", backend=backend)
 
 
-def jacrev(fun: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
-    """Jacobian by reverse sweeps (one cotangent per output element)."""
-    return jacobian(fun, argnums, mode="reverse")
+def jacrev(fun: Callable[..., Any], argnums: Argnums = 0, backend: str = "llvm"
+           ) -> Callable[..., Any]:
+    """Jacobian by reverse mode (one cotangent per output element)."""
+    return jacobian(fun, argnums, mode="reverse", backend=backend)
 
 
-def hessian(fun: Callable[..., Any], argnums: int = 0) -> Callable[..., Any]:
+def hessian(fun: Callable[..., Any], argnums: int = 0, backend: str = "llvm"
+            ) -> Callable[..., Any]:
     """Hessian of a scalar function, shape in.shape + in.shape (forward over reverse)."""
-    return jacfwd(grad(fun, argnums), argnums)
+    return jacfwd(grad(fun, argnums, backend), argnums, backend)
 
 
-def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
-        ) -> tuple[Any, Any]:
+def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
+        backend: str = "llvm") -> tuple[Any, Any]:
     """(fun(*primals), J · tangents) by one forward sweep, as ``jax.jvp``."""
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
@@ -258,22 +306,20 @@ def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
                              f"got {np.shape(t)}")
     if _is_symbolic(tuple(primals) + tuple(tangents)):
         return _symbolic_jvp(fun, primals, tangents)
-    traced = _Cache(fun).get(tuple(primals), "jvp")
-    x, v = traced.flat_input(primals), traced.flat_input(tangents)
-    from ..tape import sweeps
-
-    values, dots = sweeps.jvp(traced.tape.program, x[None, :], v[None, :, None])
-    return traced.structure(values[0]), traced.structure(dots[0, :, 0])
+    traced = _Cache(fun, backend).get(tuple(primals), "jvp")
+    values, dots = traced.jvp(traced.flat_input(primals), traced.flat_input(tangents))
+    return traced.structure(values), traced.structure(dots)
 
 
-def vjp(fun: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tuple]]:
+def vjp(fun: Callable[..., Any], *primals: Any, backend: str = "llvm"
+        ) -> tuple[Any, Callable[[Any], tuple]]:
     """(fun(*primals), vjp_fn) as ``jax.vjp``: vjp_fn(cotangent) returns one cotangent
     per primal, each of the primal's shape."""
     if _is_symbolic(primals):
         return _symbolic_vjp(fun, primals)
-    traced = _Cache(fun).get(primals, "vjp")
+    traced = _Cache(fun, backend).get(primals, "vjp")
     x = traced.flat_input(primals)
-    values = traced.tape.evaluate(x)
+    values = traced.evaluate(x)
 
     def vjp_fn(cotangent: Any) -> tuple:
         parts = list(cotangent) if traced.is_tuple else [cotangent]
@@ -281,7 +327,7 @@ def vjp(fun: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[[Any], tu
         if w.shape != (len(traced.outputs),):
             raise ValueError(f"vjp_fn: cotangent must match the output structure "
                              f"{traced.out_shapes}, got {[np.shape(p) for p in parts]}")
-        adjoint = traced.tape.vjp(x, w)
+        adjoint = traced.vjp(x, w)
         return tuple(adjoint[traced.columns(k)].reshape(traced.shapes[k])[()]
                      for k in range(len(primals)))
 
@@ -347,11 +393,12 @@ def _symbolic_vmap(fun: Callable[..., Any], args: Sequence[Any], axes: list[int 
     return tuple(np.stack([_as_object(r[k]) for r in rows]) for k in range(len(rows[0])))
 
 
-def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0
-         ) -> Callable[..., Any]:
+def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0,
+         backend: str = "llvm") -> Callable[..., Any]:
     """Map ``fun`` over a leading batch axis (``in_axes`` 0 or None per argument, as
-    JAX): traced once per row shape and evaluated for the whole batch in one tape call."""
-    cache = _Cache(fun)
+    JAX): traced once per row shape and evaluated for the whole batch in one kernel
+    (or tape) call."""
+    cache = _Cache(fun, backend)
 
     def mapped(*args: Any) -> Any:
         axes = [in_axes] * len(args) if not isinstance(in_axes, (list, tuple)) else list(
@@ -370,7 +417,7 @@ def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0
         traced = cache.get(rows, "vmap")
         x = np.concatenate([_batched(a, ax, batch) for a, ax in zip(args, axes, strict=True)],
                            axis=1)
-        return _unstack(traced, traced.tape.evaluate(x))
+        return _unstack(traced, traced.evaluate(x))
 
     mapped.cache = cache  # type: ignore[attr-defined]
     return mapped

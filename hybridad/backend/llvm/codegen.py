@@ -7,9 +7,10 @@ flat vector of expressions). Two entry points share one body generator:
     the batch loop: row r of group g starts at ``ins[g] + r * in_strides[g]`` (stride 0
     broadcasts a shared group); block o is stored at ``outs[o] + r * out_strides[o]``,
     or added there when the block accumulates (``reduce``: stride 0, one sum per call).
-``one(PyObject* in_0, ..., PyObject* out_0, ...)``
-    a single row, reading each numpy array's data pointer from the object itself, so the
-    Python wrapper hands over objects it has validated without building pointer arrays.
+``one(PyObject* in_0, ..., PyObject* out)``
+    a single row into one flat output array (the blocks back to back), reading each
+    numpy array's data pointer from the object itself, so the Python wrapper hands over
+    objects it has validated without building pointer arrays.
 
 Every DAG node is emitted once (topological order, iteratively), so the DAG's sharing
 is the kernel's common-subexpression elimination.
@@ -105,22 +106,27 @@ def _rows_function(module: ir.Module, spec: KernelSpec, fastmath: bool) -> None:
 
 def _one_function(module: ir.Module, spec: KernelSpec, data_offset: int) -> None:
     """One row through ``rows`` (not a second copy of the body, which would double the
-    compile time): the data pointers go into stack arrays, strides are 0."""
+    compile time). Arguments: one numpy array object per group, then ONE output array
+    holding every block back to back (one allocation per call)."""
     n_in, n_out = len(spec.groups), len(spec.blocks)
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I8P] * (n_in + n_out)), "one")
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I8P] * (n_in + 1)), "one")
     b = ir.IRBuilder(fn.append_basic_block("entry"))
 
-    def pointer_array(objects: Sequence[ir.Value]) -> ir.Value:
-        array = b.alloca(DOUBLE_P, max(len(objects), 1))
-        for k, obj in enumerate(objects):
-            field = b.bitcast(b.gep(obj, [_index(data_offset)]), DOUBLE_P.as_pointer())
-            b.store(b.load(field), b.gep(array, [_index(k)]))
-        return array
+    def data(obj: ir.Value) -> ir.Value:
+        field = b.bitcast(b.gep(obj, [_index(data_offset)]), DOUBLE_P.as_pointer())
+        return b.load(field)
 
+    ins = b.alloca(DOUBLE_P, max(n_in, 1))
+    for k, obj in enumerate(fn.args[:n_in]):
+        b.store(data(obj), b.gep(ins, [_index(k)]))
+    outs = b.alloca(DOUBLE_P, max(n_out, 1))
+    flat, offset = data(fn.args[n_in]), 0
+    for o, block in enumerate(spec.blocks):
+        b.store(b.gep(flat, [_index(offset)]), b.gep(outs, [_index(o)]))
+        offset += len(block)
     zeros = b.alloca(I64, max(n_in, n_out, 1))
     for k in range(max(n_in, n_out, 1)):
         b.store(_index(0), b.gep(zeros, [_index(k)]))
-    ins, outs = pointer_array(fn.args[:n_in]), pointer_array(fn.args[n_in:])
     b.call(module.get_global("rows"), [ins, zeros, outs, zeros, _index(0), _index(1)])
     b.ret_void()
 

@@ -36,8 +36,7 @@ class LLVMRunner:
         self.sizes = [g.size for g in groups]
         self.widths = [len(b.exprs) for b in blocks]
         self.accumulate = accumulate
-        n_objects = len(groups) + len(blocks)
-        self._one = ctypes.PYFUNCTYPE(None, *([ctypes.py_object] * n_objects))(
+        self._one = ctypes.PYFUNCTYPE(None, *([ctypes.py_object] * (len(groups) + 1)))(
             self.compiled.one)
         self._rows = _ROWS(self.compiled.rows)
 
@@ -45,21 +44,43 @@ class LLVMRunner:
         make = np.zeros if self.accumulate else np.empty
         return [make(lead + (w,)) for w in self.widths]
 
-    def try_single(self, args: Sequence[Any]) -> list[np.ndarray] | None:
-        """The fast path: every argument already a float64, C-contiguous, aligned array of
-        exactly its group's shape. None when any is not (the caller converts)."""
-        for a, shape in zip(args, self.shapes):
-            if type(a) is not np.ndarray or a.dtype is not F64 or a.shape != shape \
-                    or not a.flags.carray:
-                return None
-        outs = self._new_outputs(())
-        self._one(*args, *outs)
-        return outs
+    def single_flat(self) -> Any:
+        """``run(args) -> flat outputs | None``: the single-point fast path. Every argument
+        must already be a float64, C-contiguous, aligned array of exactly its group's
+        shape (else None: the caller converts); the blocks come back to back in one
+        fresh array."""
+        one, shapes, total = self._one, self.shapes, sum(self.widths)
+        make = np.zeros if self.accumulate else np.empty
+        ndarray = np.ndarray
+        if len(shapes) == 1:
+            shape = shapes[0]
 
-    def single(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        outs = self._new_outputs(())
-        self._one(*arrays, *outs)
-        return outs
+            def run_one(args: Sequence[Any]) -> np.ndarray | None:
+                a = args[0]
+                if type(a) is not ndarray or a.dtype is not F64 or a.shape != shape \
+                        or not a.flags.carray:
+                    return None
+                out = make(total)
+                one(a, out)
+                return out
+
+            return run_one
+
+        def run(args: Sequence[Any]) -> np.ndarray | None:
+            for a, shape in zip(args, shapes):
+                if type(a) is not ndarray or a.dtype is not F64 or a.shape != shape \
+                        or not a.flags.carray:
+                    return None
+            out = make(total)
+            one(*args, out)
+            return out
+
+        return run
+
+    def single(self, arrays: list[np.ndarray]) -> np.ndarray:
+        out = (np.zeros if self.accumulate else np.empty)(sum(self.widths))
+        self._one(*arrays, out)
+        return out
 
     def rows(self, arrays: list[np.ndarray], batched: list[bool], batch: int,
              reduce: str | None, threads: int) -> list[np.ndarray]:
