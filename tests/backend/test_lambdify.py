@@ -141,3 +141,28 @@ def test_fastmath_and_opt_levels_compile():
     for opt_level in (0, 3):
         value = hd.lambdify([X1, X2], F, fastmath=True, opt_level=opt_level)(POINT)
         assert value == pytest.approx(11.652071455223084, rel=1e-12)
+
+
+FREEING = """
+import gc, numpy as np, hybridad as hd
+from hybridad.backend.llvm import engine
+x1, x2 = hd.symbols("x1 x2")
+f = hd.log(x1) + x1 * x2 - hd.sin(x2)
+for _ in range(3):
+    kernels = [hd.lambdify([x1, x2], f), hd.lambdify([x1, x2], f, derivatives="gradient")]
+    kernels[1](np.array([2.0, 5.0]))
+    engine.clear_cache()
+    del kernels
+    gc.collect()
+print("freed")
+"""
+
+
+def test_freeing_kernels_after_clearing_the_cache_does_not_crash():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", FREEING], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "freed" in result.stdout

@@ -37,13 +37,13 @@ def _initialize() -> llvm.TargetMachine:
 
 
 def target_machine(opt_level: int) -> llvm.TargetMachine:
-    key = f"tm{opt_level}"
-    if key not in _state:
-        target = _initialize()
-        _state[key] = target.create_target_machine(
-            cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
-            opt=opt_level, jit=True)
-    return _state[key]  # type: ignore[return-value]
+    """A new host target machine. Never shared: an MCJIT engine takes ownership of its
+    target machine and frees it with the engine (a shared one crashed when a second
+    kernel was freed)."""
+    target = _initialize()
+    return target.create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=llvm.get_host_cpu_features().flatten(),
+        opt=opt_level, jit=True)
 
 
 def process_triple() -> str:
