@@ -229,6 +229,17 @@ class Kernel:
             return shaped[0], tuple(shaped[1:])
         return tuple(shaped)
 
+    def info(self) -> dict[str, Any]:
+        """What was compiled: backend, DAG nodes per row, LLVM segment functions, IR size,
+        compile seconds and whether the compile cache answered."""
+        from .llvm.codegen import total_nodes
+
+        info = {"backend": self.backend, "nodes": total_nodes([b.exprs for b in self.blocks]),
+                "compile_seconds": self.compile_seconds, "cache_hit": self.cache_hit}
+        if self.backend == "llvm":
+            info.update(segments=self._runner.segments, ir_chars=self._runner.ir_chars)
+        return info
+
     # -- pickling: the expressions travel, the code is recompiled ------------------------
     def __reduce__(self) -> tuple:
         args, exprs, derivatives = self._init_args

@@ -46,28 +46,173 @@ def _index(value: int) -> ir.Constant:
     return ir.Constant(I64, value)
 
 
-def _emit_body(e: Emitter, spec: KernelSpec, load: Callable[[int, int], ir.Value],
-               store: Callable[[int, int, ir.Value], None]) -> None:
-    """Compute every block's expressions for one row and hand them to ``store``."""
-    position = {s: (g, j) for g, group in enumerate(spec.groups) for j, s in enumerate(group)}
-    value: dict[Expr, ir.Value] = {}
+# Operation nodes per function. LLVM's instruction selection and register allocation
+# grow faster than linearly with the size of one basic block (measured: 17k nodes took
+# 3.8 s to codegen as one block), so a larger body is cut into segment functions of
+# this many nodes, each compiled on its own; values that cross a cut travel through a
+# scratch array on the stack. Kernels below the limit are one function, unchanged.
+SEGMENT_NODES = 500
+
+
+@dataclass
+class _Plan:
+    """How a body is cut: the nodes of each segment and a scratch slot per crossing value."""
+
+    segments: list[list[Expr]]
+    slot: dict[Expr, int]
+    n_slots: int
+
+
+def _plan(spec: KernelSpec, segment_nodes: int) -> _Plan:
+    """Cut the topological order into segments; give every value used by a later segment
+    a scratch slot, reusing slots whose value is dead (last read in an earlier segment)."""
     roots = [x for block in spec.blocks for x in block]
-    for node in topo_order(roots):
-        if node.op == SYMBOL:
-            if node not in position:
-                raise ValueError(f"the kernel's outputs use {node.param}, which is not an "
-                                 "input")
-            value[node] = load(*position[node])
-        elif node.op == CONSTANT:
-            value[node] = e.const(node.param)
-        else:
-            value[node] = PRIMITIVES[node.op].llvm(e, *[value[a] for a in node.args])
+    ops = [n for n in topo_order(roots) if n.op not in (SYMBOL, CONSTANT)]
+    segments = [ops[i:i + segment_nodes] for i in range(0, len(ops), segment_nodes)] or [[]]
+    home = {n: k for k, nodes in enumerate(segments) for n in nodes}
+    last_use: dict[Expr, int] = {}
+    for k, nodes in enumerate(segments):
+        for n in nodes:
+            for a in n.args:
+                if a in home and home[a] < k:
+                    last_use[a] = k
+    dying: dict[int, list[Expr]] = {}
+    for node, k in last_use.items():
+        dying.setdefault(k, []).append(node)
+    slot: dict[Expr, int] = {}
+    free: list[int] = []
+    n_slots = 0
+    for k, nodes in enumerate(segments):
+        free.extend(slot[n] for n in dying.get(k - 1, ()))  # read for the last time before k
+        for n in nodes:
+            if n in last_use:
+                if free:
+                    slot[n] = free.pop()
+                else:
+                    slot[n] = n_slots
+                    n_slots += 1
+    return _Plan(segments, slot, n_slots)
+
+
+def _output_positions(spec: KernelSpec) -> dict[Expr, list[tuple[int, int]]]:
+    positions: dict[Expr, list[tuple[int, int]]] = {}
     for o, block in enumerate(spec.blocks):
         for i, x in enumerate(block):
-            store(o, i, value[x])
+            positions.setdefault(x, []).append((o, i))
+    return positions
 
 
-def _rows_function(module: ir.Module, spec: KernelSpec, fastmath: bool) -> None:
+class _Segment:
+    """Emits one segment's nodes: inputs loaded where first used, earlier segments'
+    values read from scratch, outputs stored as soon as they are computed."""
+
+    def __init__(self, e: Emitter, spec: KernelSpec, plan: _Plan,
+                 load: Callable[[int, int], ir.Value],
+                 store: Callable[[int, int, ir.Value], None],
+                 scratch: ir.Value | None):
+        self.e, self.plan, self.load, self.store, self.scratch = e, plan, load, store, scratch
+        self.position = {s: (g, j) for g, group in enumerate(spec.groups)
+                         for j, s in enumerate(group)}
+        self.outputs = _output_positions(spec)
+        self.value: dict[Expr, ir.Value] = {}
+
+    def get(self, node: Expr) -> ir.Value:
+        v = self.value.get(node)
+        if v is None:
+            v = self.value[node] = self._fetch(node)
+        return v
+
+    def _fetch(self, node: Expr) -> ir.Value:
+        if node.op == CONSTANT:
+            return self.e.const(node.param)
+        if node.op == SYMBOL:
+            if node not in self.position:
+                raise ValueError(f"the kernel's outputs use {node.param}, which is not an "
+                                 "input")
+            return self.load(*self.position[node])
+        b = self.e.b
+        return b.load(b.gep(self.scratch, [_index(self.plan.slot[node])]))
+
+    def emit(self, nodes: Sequence[Expr], leaves: Sequence[Expr] = ()) -> None:
+        """Compute ``nodes`` (args before users); store outputs among them and among
+        ``leaves`` (symbol and constant outputs); spill values later segments need."""
+        b = self.e.b
+        for node in leaves:
+            for o, i in self.outputs.get(node, ()):
+                self.store(o, i, self.get(node))
+        for node in nodes:
+            v = PRIMITIVES[node.op].llvm(self.e, *[self.get(a) for a in node.args])
+            self.value[node] = v
+            for o, i in self.outputs.get(node, ()):
+                self.store(o, i, v)
+            if node in self.plan.slot:
+                b.store(v, b.gep(self.scratch, [_index(self.plan.slot[node])]))
+
+
+def _leaf_outputs(spec: KernelSpec) -> list[Expr]:
+    """Outputs that are a symbol or a constant (no operation computes them)."""
+    return [x for x in _output_positions(spec) if x.op in (SYMBOL, CONSTANT)]
+
+
+def _row_pointers(b: ir.IRBuilder, arrays: ir.Value, steps: ir.Value, count: int,
+                  row: ir.Value) -> list[ir.Value]:
+    """``arrays[k] + row * steps[k]`` for every k (loaded once, before the loop)."""
+    return [b.gep(b.load(b.gep(arrays, [_index(k)])),
+                  [b.mul(row, b.load(b.gep(steps, [_index(k)])))]) for k in range(count)]
+
+
+def _accessors(e: Emitter, spec: KernelSpec, in_base: Callable[[int], ir.Value],
+               out_base: Callable[[int], ir.Value]):
+    b = e.b
+
+    def load(g: int, j: int) -> ir.Value:
+        return b.load(b.gep(in_base(g), [_index(j)]))
+
+    def store(o: int, i: int, v: ir.Value) -> None:
+        slot = b.gep(out_base(o), [_index(i)])
+        b.store(e.add(b.load(slot), v) if spec.accumulate[o] else v, slot)
+
+    return load, store
+
+
+def _segment_function(module: ir.Module, spec: KernelSpec, plan: _Plan, k: int,
+                      fastmath: bool) -> ir.Function:
+    """``seg_k(double** in_rows, double** out_rows, double* scratch)``: segment k of the
+    body for one row. noinline keeps the optimiser from gluing the segments back."""
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [
+        DOUBLE_P.as_pointer(), DOUBLE_P.as_pointer(), DOUBLE_P]), f"seg_{k}")
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    fn.attributes.add("nounwind")
+    in_rows, out_rows, scratch = fn.args
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    e = Emitter(b, fastmath)
+    in_cache: dict[int, ir.Value] = {}
+    out_cache: dict[int, ir.Value] = {}
+
+    def in_base(g: int) -> ir.Value:
+        if g not in in_cache:
+            in_cache[g] = b.load(b.gep(in_rows, [_index(g)]))
+        return in_cache[g]
+
+    def out_base(o: int) -> ir.Value:
+        if o not in out_cache:
+            out_cache[o] = b.load(b.gep(out_rows, [_index(o)]))
+        return out_cache[o]
+
+    load, store = _accessors(e, spec, in_base, out_base)
+    _Segment(e, spec, plan, load, store, scratch).emit(
+        plan.segments[k], _leaf_outputs(spec) if k == 0 else ())
+    b.ret_void()
+    return fn
+
+
+def _rows_function(module: ir.Module, spec: KernelSpec, fastmath: bool,
+                   segment_nodes: int) -> None:
+    plan = _plan(spec, segment_nodes)
+    split = len(plan.segments) > 1
+    segments = [_segment_function(module, spec, plan, k, fastmath)
+                for k in range(len(plan.segments))] if split else []
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [
         DOUBLE_P.as_pointer(), I64.as_pointer(), DOUBLE_P.as_pointer(), I64.as_pointer(),
         I64, I64]), "rows")
@@ -76,27 +221,29 @@ def _rows_function(module: ir.Module, spec: KernelSpec, fastmath: bool) -> None:
     loop = fn.append_basic_block("loop")
     done = fn.append_basic_block("done")
     b = ir.IRBuilder(entry)
-    in_ptr = [b.load(b.gep(ins, [_index(g)])) for g in range(len(spec.groups))]
-    in_step = [b.load(b.gep(in_strides, [_index(g)])) for g in range(len(spec.groups))]
-    out_ptr = [b.load(b.gep(outs, [_index(o)])) for o in range(len(spec.blocks))]
-    out_step = [b.load(b.gep(out_strides, [_index(o)])) for o in range(len(spec.blocks))]
+    n_in, n_out = len(spec.groups), len(spec.blocks)
+    if split:
+        in_rows = b.alloca(DOUBLE_P, max(n_in, 1))
+        out_rows = b.alloca(DOUBLE_P, max(n_out, 1))
+        scratch = b.alloca(DOUBLE, max(plan.n_slots, 1))
     b.cbranch(b.icmp_signed("<", start, end), loop, done)
 
     b.position_at_end(loop)
     row = b.phi(I64, "row")
     row.add_incoming(start, entry)
-    in_base = [b.gep(p, [b.mul(row, s)]) for p, s in zip(in_ptr, in_step)]
-    out_base = [b.gep(p, [b.mul(row, s)]) for p, s in zip(out_ptr, out_step)]
-
-    def load(g: int, j: int) -> ir.Value:
-        return b.load(b.gep(in_base[g], [_index(j)]))
-
-    def store(o: int, i: int, v: ir.Value) -> None:
-        slot = b.gep(out_base[o], [_index(i)])
-        b.store(e.add(b.load(slot), v) if spec.accumulate[o] else v, slot)
-
+    in_base = _row_pointers(b, ins, in_strides, n_in, row)
+    out_base = _row_pointers(b, outs, out_strides, n_out, row)
     e = Emitter(b, fastmath)
-    _emit_body(e, spec, load, store)
+    if split:
+        for arrays, bases in ((in_rows, in_base), (out_rows, out_base)):
+            for k, p in enumerate(bases):
+                b.store(p, b.gep(arrays, [_index(k)]))
+        for seg in segments:
+            b.call(seg, [in_rows, out_rows, scratch])
+    else:
+        load, store = _accessors(e, spec, in_base.__getitem__, out_base.__getitem__)
+        _Segment(e, spec, plan, load, store, None).emit(plan.segments[0],
+                                                        _leaf_outputs(spec))
     following = b.add(row, _index(1))
     row.add_incoming(following, b.block)
     b.cbranch(b.icmp_signed("<", following, end), loop, done)
@@ -131,12 +278,13 @@ def _one_function(module: ir.Module, spec: KernelSpec, data_offset: int) -> None
     b.ret_void()
 
 
-def kernel_ir(spec: KernelSpec, fastmath: bool, data_offset: int, triple: str) -> str:
+def kernel_ir(spec: KernelSpec, fastmath: bool, data_offset: int, triple: str,
+              segment_nodes: int = SEGMENT_NODES) -> str:
     """LLVM IR text of the kernel's two entry points (equal specs give equal text, which
     is what the compile cache keys on)."""
     module = ir.Module("hybridad_kernel")
     module.triple = triple
-    _rows_function(module, spec, fastmath)
+    _rows_function(module, spec, fastmath, segment_nodes)
     _one_function(module, spec, data_offset)
     return str(module)
 

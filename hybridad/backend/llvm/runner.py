@@ -16,6 +16,7 @@ import numpy as np
 
 from ..layout import F64, Block, Group
 from . import engine
+from . import codegen
 from .codegen import KernelSpec, kernel_ir
 
 _ROWS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
@@ -29,9 +30,12 @@ class LLVMRunner:
                  fastmath: bool, opt_level: int):
         spec = KernelSpec(tuple(g.symbols for g in groups), tuple(b.exprs for b in blocks),
                           tuple(accumulate for _ in blocks))
-        text = kernel_ir(spec, fastmath, engine.numpy_data_offset(), engine.process_triple())
+        text = kernel_ir(spec, fastmath, engine.numpy_data_offset(), engine.process_triple(),
+                         codegen.SEGMENT_NODES)
         self.compiled, self.cache_hit = engine.compile_ir(text, opt_level)
         self.ir_chars = len(text)
+        self.segments = max(1, text.count("define internal void @\"seg_"),
+                            text.count("define internal void @seg_"))
         self.shapes = [g.shape for g in groups]
         self.sizes = [g.size for g in groups]
         self.widths = [len(b.exprs) for b in blocks]
