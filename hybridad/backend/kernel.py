@@ -138,6 +138,7 @@ class Kernel:
         self._runner = self._make_runner(fastmath, opt_level)
         self._offsets = np.cumsum([0] + [len(b.exprs) for b in self.blocks])
         self._fast = self._make_fast()
+        self._native = getattr(self._runner, "native_entry", lambda f: None)(self._call_python)
 
     def _check_free_symbols(self) -> None:
         from ..core.traverse import free_symbols
@@ -155,11 +156,18 @@ class Kernel:
 
             start = time.perf_counter()
             runner = LLVMRunner(self.groups, self.blocks, self.reduce is not None,
-                                fastmath, opt_level)
+                                fastmath, opt_level, self._structure_of_blocks())
             self.compile_seconds = time.perf_counter() - start
             self.cache_hit = runner.cache_hit
             return runner
         return _InterpretedRunner(self.groups, self.blocks, self.backend)
+
+    def _structure_of_blocks(self) -> Any:
+        """How the blocks nest in a result: block 0 alone, (0, 1, ...) or (0, (1, ...))."""
+        if self.derivatives is None:
+            return 0
+        rest = tuple(range(1, len(self.blocks)))
+        return (0, rest) if self._several_wrt else (0, *rest)
 
     # -- calling --------------------------------------------------------------------------
     def _make_fast(self) -> Any:
@@ -196,6 +204,12 @@ class Kernel:
         return fast
 
     def __call__(self, *args: Any) -> Any:
+        if self._native is not None:
+            return self._native(*args)
+        return self._call_python(*args)
+
+    def _call_python(self, *args: Any) -> Any:
+        """Every call the native entry does not take: conversion, checks, batches."""
         if self._fast is not None:
             result = self._fast(args)
             if result is not None:

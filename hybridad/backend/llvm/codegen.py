@@ -27,6 +27,7 @@ from ...core.expr import CONSTANT, SYMBOL, Expr
 from ...core.registry import PRIMITIVES
 from ...core.traverse import topo_order
 from .emitter import DOUBLE, Emitter
+from .pyentry import Abi, EntrySpec, entry_function
 
 I64 = ir.IntType(64)
 I8P = ir.IntType(8).as_pointer()
@@ -279,13 +280,16 @@ def _one_function(module: ir.Module, spec: KernelSpec, data_offset: int) -> None
 
 
 def kernel_ir(spec: KernelSpec, fastmath: bool, data_offset: int, triple: str,
-              segment_nodes: int = SEGMENT_NODES) -> str:
-    """LLVM IR text of the kernel's two entry points (equal specs give equal text, which
-    is what the compile cache keys on)."""
+              segment_nodes: int = SEGMENT_NODES, entry: EntrySpec | None = None,
+              layout: Abi | None = None) -> str:
+    """LLVM IR text of the kernel's entry points (equal specs give equal text, which is
+    what the compile cache keys on); ``entry`` adds the native Python entry ``call``."""
     module = ir.Module("hybridad_kernel")
     module.triple = triple
     _rows_function(module, spec, fastmath, segment_nodes)
     _one_function(module, spec, data_offset)
+    if entry is not None and layout is not None:
+        entry_function(module, entry, layout)
     return str(module)
 
 

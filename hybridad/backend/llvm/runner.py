@@ -16,7 +16,7 @@ import numpy as np
 
 from ..layout import F64, Block, Group
 from . import engine
-from . import codegen
+from . import codegen, pyentry
 from .codegen import KernelSpec, kernel_ir
 
 _ROWS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
@@ -27,11 +27,14 @@ class LLVMRunner:
     """Native entry points of one kernel."""
 
     def __init__(self, groups: list[Group], blocks: list[Block], accumulate: bool,
-                 fastmath: bool, opt_level: int):
+                 fastmath: bool, opt_level: int, structure: pyentry.Structure | None = None):
         spec = KernelSpec(tuple(g.symbols for g in groups), tuple(b.exprs for b in blocks),
                           tuple(accumulate for _ in blocks))
+        layout = pyentry.abi() if structure is not None and not accumulate else None
+        entry = None if layout is None else pyentry.EntrySpec(
+            tuple(g.shape for g in groups), tuple(b.shape for b in blocks), structure)
         text = kernel_ir(spec, fastmath, engine.numpy_data_offset(), engine.process_triple(),
-                         codegen.SEGMENT_NODES)
+                         codegen.SEGMENT_NODES, entry, layout)
         self.compiled, self.cache_hit = engine.compile_ir(text, opt_level)
         self.ir_chars = len(text)
         self.segments = max(1, text.count("define internal void @\"seg_"),
@@ -43,6 +46,13 @@ class LLVMRunner:
         self._one = ctypes.PYFUNCTYPE(None, *([ctypes.py_object] * (len(groups) + 1)))(
             self.compiled.one)
         self._rows = _ROWS(self.compiled.rows)
+
+    def native_entry(self, fallback: Any) -> Any:
+        """The compiled single-point entry as a builtin function calling ``fallback``
+        with the same arguments for anything it does not take; None if not compiled."""
+        if not self.compiled.call:
+            return None
+        return pyentry.make_builtin(self.compiled.call, fallback, self.compiled)
 
     def _new_outputs(self, lead: tuple[int, ...]) -> list[np.ndarray]:
         make = np.zeros if self.accumulate else np.empty
