@@ -9,9 +9,7 @@ per row. Backends: ``"llvm"`` (default, native code), ``"tape"`` and ``"numpy"``
 
 from __future__ import annotations
 
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 import numpy as np
@@ -23,12 +21,12 @@ from ..core.build import symarray
 from ..core.evaluate import evaluate
 from ..core.expr import Expr
 from ..tape import Tape
+from .threads import MIN_ROWS_PER_THREAD, thread_pool  # noqa: F401 (re-exported)
 from .layout import F64, Block, Group, as_block, batch_of, convert_argument, parse_groups
 
 DERIVATIVES = (None, "gradient", "jacobian", "hessian", "jvp", "vjp")
 BACKENDS = ("llvm", "tape", "numpy")
 REDUCTIONS = (None, "sum", "mean")
-MIN_ROWS_PER_THREAD = 512
 
 
 # -- building the blocks ------------------------------------------------------------------
@@ -235,7 +233,8 @@ class Kernel:
 
     def _structure(self, outs: list[np.ndarray], batch: int | None) -> Any:
         lead = () if batch is None else (batch,)
-        shaped = [o.reshape(lead + b.shape) for o, b in zip(outs, self.blocks, strict=True)]
+        shaped = [o if o.shape == lead + b.shape else o.reshape(lead + b.shape)
+                  for o, b in zip(outs, self.blocks, strict=True)]
         shaped = [s[()] if s.ndim == 0 else s for s in shaped]
         if self.derivatives is None:
             return shaped[0]
@@ -331,15 +330,6 @@ class _InterpretedRunner:
                          for v in values], axis=1)
 
 
-def thread_pool(threads: int) -> ThreadPoolExecutor:
-    """A shared pool (created on first use) for splitting batches across threads."""
-    global _POOL
-    if _POOL is None or _POOL._max_workers < threads:  # noqa: SLF001
-        _POOL = ThreadPoolExecutor(max_workers=max(threads, os.cpu_count() or 1))
-    return _POOL
-
-
-_POOL: ThreadPoolExecutor | None = None
 
 
 def lambdify(args: Any, exprs: Any, derivatives: str | None = None, *, wrt: Any = None,

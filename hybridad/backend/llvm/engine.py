@@ -77,6 +77,7 @@ class Compiled:
     engine: llvm.ExecutionEngine
     rows: int   # function addresses
     one: int
+    rows_objects: int
     call: int   # the native Python entry (0 when the module has none)
     seconds: float
 
@@ -105,6 +106,7 @@ def compile_ir(text: str, opt_level: int) -> tuple[Compiled, bool]:
         engine.finalize_object()
         compiled = Compiled(engine, engine.get_function_address("rows"),
                             engine.get_function_address("one"),
+                            engine.get_function_address("rows_objects"),
                             engine.get_function_address("call"),
                             time.perf_counter() - start)
         _cache[key] = compiled

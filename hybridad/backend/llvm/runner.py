@@ -15,13 +15,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..layout import F64, Block, Group
+from ..threads import MIN_ROWS_PER_THREAD, thread_pool
 from . import engine
 from . import codegen, pyentry
 from .codegen import KernelSpec, kernel_ir
-
-_ROWS = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                         ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64)
-
 
 class LLVMRunner:
     """Native entry points of one kernel."""
@@ -42,10 +39,17 @@ class LLVMRunner:
         self.shapes = [g.shape for g in groups]
         self.sizes = [g.size for g in groups]
         self.widths = [len(b.exprs) for b in blocks]
+        self.block_shapes = [b.shape for b in blocks]
         self.accumulate = accumulate
         self._one = ctypes.PYFUNCTYPE(None, *([ctypes.py_object] * (len(groups) + 1)))(
             self.compiled.one)
-        self._rows = _ROWS(self.compiled.rows)
+        # CFUNCTYPE releases the GIL during the call: batches run in parallel threads
+        self._rows_objects = ctypes.CFUNCTYPE(
+            None, *([ctypes.py_object] * (len(groups) + len(blocks))), ctypes.c_int64,
+            ctypes.c_int64, ctypes.c_int64)(self.compiled.rows_objects)
+        self._rows_objects_gil = ctypes.PYFUNCTYPE(
+            None, *([ctypes.py_object] * (len(groups) + len(blocks))), ctypes.c_int64,
+            ctypes.c_int64, ctypes.c_int64)(self.compiled.rows_objects)
 
     def native_entry(self, fallback: Any) -> Any:
         """The compiled single-point entry as a builtin function calling ``fallback``
@@ -56,7 +60,7 @@ class LLVMRunner:
 
     def _new_outputs(self, lead: tuple[int, ...]) -> list[np.ndarray]:
         make = np.zeros if self.accumulate else np.empty
-        return [make(lead + (w,)) for w in self.widths]
+        return [make(lead + shape) for shape in self.block_shapes]
 
     def single_flat(self) -> Any:
         """``run(args) -> flat outputs | None``: the single-point fast path. Every argument
@@ -99,49 +103,39 @@ class LLVMRunner:
     def rows(self, arrays: list[np.ndarray], batched: list[bool], batch: int,
              reduce: str | None, threads: int) -> list[np.ndarray]:
         """All rows; batched arguments advance one row per row, shared ones stay."""
-        strides = [size if b else 0 for size, b in zip(self.sizes, batched, strict=True)]
+        mask = 0
+        for g, b in enumerate(batched):
+            mask |= b << g
         chunks = _chunks(batch, threads)
         if reduce is None:
             outs = self._new_outputs((batch,))
-            self._run_chunks(arrays, strides, [outs] * len(chunks), self.widths, chunks,
-                             threads)
+            self._run_chunks(arrays, mask, [outs] * len(chunks), chunks, threads)
             return outs
         partial = [self._new_outputs(()) for _ in chunks]
-        self._run_chunks(arrays, strides, partial, [0] * len(self.widths), chunks, threads)
+        self._run_chunks(arrays, mask, partial, chunks, threads)
+        if len(partial) == 1:
+            return partial[0]
         return [np.sum([p[o] for p in partial], axis=0) for o in range(len(self.widths))]
 
-    def _run_chunks(self, arrays: list[np.ndarray], strides: list[int],
-                    outs_per_chunk: list[list[np.ndarray]], out_strides: list[int],
-                    chunks: list[tuple[int, int]], threads: int) -> None:
-        ins = _pointer_array(arrays)
-        in_strides = (ctypes.c_int64 * max(len(strides), 1))(*strides)
-        out_step = (ctypes.c_int64 * max(len(out_strides), 1))(*out_strides)
-        calls = []
-        for (start, end), outs in zip(chunks, outs_per_chunk, strict=True):
-            out_ptrs = _pointer_array(outs)
-            calls.append((out_ptrs, start, end))
-
-        def run(call: tuple) -> None:
-            out_ptrs, start, end = call
-            self._rows(ctypes.addressof(ins), ctypes.addressof(in_strides),
-                       ctypes.addressof(out_ptrs), ctypes.addressof(out_step), start, end)
-
-        if len(calls) == 1:
-            run(calls[0])
+    def _run_chunks(self, arrays: list[np.ndarray], mask: int,
+                    outs_per_chunk: list[list[np.ndarray]], chunks: list[tuple[int, int]],
+                    threads: int) -> None:
+        if len(chunks) == 1:
+            start, end = chunks[0]
+            # short calls keep the GIL (releasing it costs about a microsecond)
+            run = self._rows_objects if end - start >= MIN_ROWS_PER_THREAD else \
+                self._rows_objects_gil
+            run(*arrays, *outs_per_chunk[0], mask, start, end)
             return
-        from ..kernel import thread_pool
-
-        list(thread_pool(threads).map(run, calls))
-
-
-def _pointer_array(arrays: list[np.ndarray]) -> ctypes.Array:
-    return (ctypes.c_void_p * max(len(arrays), 1))(*[a.ctypes.data for a in arrays])
+        run = self._rows_objects
+        list(thread_pool(threads).map(lambda job: run(*arrays, *job[0], mask, *job[1]),
+                                      zip(outs_per_chunk, chunks)))
 
 
 def _chunks(batch: int, threads: int) -> list[tuple[int, int]]:
     """Contiguous row ranges, one per thread, none smaller than MIN_ROWS_PER_THREAD."""
-    from ..kernel import MIN_ROWS_PER_THREAD
-
     n = max(1, min(threads, batch // MIN_ROWS_PER_THREAD))
-    bounds = np.linspace(0, batch, n + 1).astype(np.int64)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    if n == 1:
+        return [(0, batch)]
+    bounds = [batch * k // n for k in range(n + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
