@@ -91,7 +91,8 @@ def convert_argument(value: Any, group: Group, k: int, caller: str) -> np.ndarra
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{caller}: argument {k} must be a real numeric array, got dtype "
                         f"{array.dtype}")
-    return np.ascontiguousarray(array, dtype=F64)
+    # not np.ascontiguousarray: it turns a 0-d argument (a scalar group) into shape (1,)
+    return np.asarray(array, dtype=F64, order="C")
 
 
 def batch_of(arrays: Sequence[np.ndarray], groups: Sequence[Group], caller: str

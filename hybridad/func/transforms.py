@@ -56,6 +56,19 @@ class Traced:
             self._kernels[key] = lambdify(self.inputs, exprs, derivatives, mode=mode)
         return self._kernels[key]
 
+    def grouped_kernel(self) -> Kernel:
+        """Values with one argument group per positional argument, so ``vmap`` passes a
+        mapped argument with its batch axis and an unmapped one once (the kernel reads
+        it for every row: no copies, no concatenation)."""
+        if "groups" not in self._kernels:
+            groups = [np.asarray(s, dtype=object) for s in self.symbols]
+            self._kernels["groups"] = lambdify(groups, self.outputs)  # type: ignore[index]
+        return self._kernels["groups"]  # type: ignore[index]
+
+    def can_group(self) -> bool:
+        return self.backend == "llvm" and bool(self.outputs) and all(
+            int(np.prod(s)) > 0 for s in self.shapes)
+
     def evaluate(self, x: np.ndarray) -> np.ndarray:
         if self.backend == "tape" or not self.outputs:
             return self.tape.evaluate(x)
@@ -397,7 +410,8 @@ def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0
          backend: str = "llvm") -> Callable[..., Any]:
     """Map ``fun`` over a leading batch axis (``in_axes`` 0 or None per argument, as
     JAX): traced once per row shape and evaluated for the whole batch in one kernel
-    (or tape) call."""
+    call, each argument an argument group of the kernel (unmapped ones passed once and
+    broadcast inside it); ``backend="tape"`` evaluates on a tape instead."""
     cache = _Cache(fun, backend)
 
     def mapped(*args: Any) -> Any:
@@ -415,6 +429,11 @@ def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0
         rows = [np.asarray(a)[0] if ax == 0 else np.asarray(a) for a, ax in
                 zip(args, axes, strict=True)]
         traced = cache.get(rows, "vmap")
+        for ax in axes:
+            if ax not in (0, None):
+                raise ValueError(f"vmap: in_axes entries must be 0 or None, got {ax}")
+        if traced.can_group():
+            return _unstack(traced, traced.grouped_kernel()(*args))
         x = np.concatenate([_batched(a, ax, batch) for a, ax in zip(args, axes, strict=True)],
                            axis=1)
         return _unstack(traced, traced.evaluate(x))

@@ -166,3 +166,11 @@ def test_freeing_kernels_after_clearing_the_cache_does_not_crash():
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "freed" in result.stdout
+
+
+def test_scalar_group_passed_as_a_python_number_with_a_batch():
+    """A scalar argument group given as a float is shared, not a batch of one."""
+    r, s = hd.symarray("r", 2), hd.symbols("s")
+    k = hd.lambdify([r, s], hd.sum(r) * s)
+    np.testing.assert_allclose(k(np.ones((3, 2)), 0.5), [1.0, 1.0, 1.0])
+    assert k(np.ones(2), 2) == 4.0

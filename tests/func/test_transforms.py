@@ -112,3 +112,28 @@ def test_jvp_and_vjp_inside_vmap_and_grad():
     np.testing.assert_allclose(vjps, expected, rtol=1e-13)
     g = grad(lambda x: hd.sum(vmap(hd.sin)(x)))(np.array([0.3, 0.7]))
     np.testing.assert_allclose(g, np.cos([0.3, 0.7]), rtol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["llvm", "tape"])
+def test_vmap_unmapped_arguments_are_kernel_groups_read_once(backend):
+    """in_axes=None arguments reach the kernel with their own shape (a shared argument
+    group), mapped ones with the batch axis; results equal the row-by-row loop."""
+    rng = np.random.default_rng(5)
+    rows, weights, bias = rng.normal(size=(300, 4)), rng.normal(size=(4, 3)), 0.25
+
+    def layer(row, w, b):
+        return hd.tanh(row @ w + b), hd.sum(row * row)
+
+    mapped = vmap(layer, in_axes=(0, None, None), backend=backend)
+    out, norms = mapped(rows, weights, bias)
+    expected = [layer(r, weights, bias) for r in rows]
+    assert out.shape == (300, 3) and norms.shape == (300,)
+    np.testing.assert_allclose(out, [np.asarray(e[0], dtype=float) for e in expected],
+                               rtol=1e-13, atol=1e-15)     # numpy's matmul sums in its order
+    np.testing.assert_allclose(norms, (rows ** 2).sum(axis=1), rtol=1e-14)
+    traced = next(iter(mapped.cache.traces.values()))
+    if backend == "llvm":
+        kernel = traced.grouped_kernel()
+        assert [g.shape for g in kernel.groups] == [(4,), (4, 3), ()]
+    with pytest.raises(ValueError, match="in_axes entries must be 0 or None, got 1"):
+        vmap(layer, in_axes=(0, 1, None), backend=backend)(rows, weights, bias)
