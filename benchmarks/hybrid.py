@@ -17,12 +17,6 @@ from hybridad.tape import sweeps
 from .measure import Prepared, Row, Skip
 from .problems import Problem, split_flat
 
-# Every kernel made here stays referenced until the process exits. The LLVM backend in
-# development (engine.target_machine) hands one cached TargetMachine to every MCJIT engine,
-# and llvmlite engines own (and free) their target machine, so freeing a second kernel
-# whose code is no longer in the compile cache crashes the process. Keeping them avoids
-# that; llvmlite skips disposal at interpreter shutdown.
-_KERNELS: list[Any] = []
 
 
 def derivative_exprs(problem: Problem) -> tuple[list[hd.Expr], list[hd.Expr]]:
@@ -126,7 +120,6 @@ def _llvm_prepared(problem: Problem, **options: Any) -> Prepared:
     inputs, outputs = problem.build()
     exprs = outputs[0] if problem.kind in ("gradient", "hessian") else outputs
     kernel = hd.lambdify(inputs, exprs, derivatives=problem.kind, backend="llvm", **options)
-    _KERNELS.append(kernel)
     x = problem.point
 
     def normalize(out: Any) -> tuple[np.ndarray, ...]:
@@ -142,22 +135,15 @@ def _llvm_primal(problem: Problem) -> Prepared:
     clear_compile_cache()
     inputs, outputs = problem.build()
     kernel = hd.lambdify(inputs, outputs[0], backend="llvm")
-    _KERNELS.append(kernel)
     x = problem.point
     return Prepared(lambda: kernel(x), lambda out: (np.asarray(out),), compare=1,
                     note="; ".join(filter(None, ["value only", _cache_note(kernel)])))
 
 
 def clear_compile_cache() -> None:
-    """Empty the LLVM backend's compile cache (if it has one), so that setup times
-    measure compiling, not a lookup of an earlier problem's identical kernel."""
-    try:
-        from hybridad.backend.llvm import engine
-    except ImportError:
-        return
-    clear = getattr(engine, "clear_cache", None)
-    if clear is not None:
-        clear()
+    """Empty the kernel cache so that setup times measure compiling, not a lookup of an
+    earlier problem's identical kernel."""
+    hd.clear_kernel_cache()
 
 
 def _cache_note(kernel: Any) -> str:

@@ -20,7 +20,7 @@ from .interop.parse import parse
 from .interop.sympy_bridge import from_sympy, to_sympy
 from .func.check import check_grad
 from .tape import Tape
-from .backend import Kernel, lambdify
+from .backend import Kernel, clear_kernel_cache, lambdify
 
 asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
 
@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Constant", "Expr", "HybridadError", "Kernel", "ParseError", "Symbol", "Tape",
-    "TracingError", "lambdify",
+    "TracingError", "clear_kernel_cache", "lambdify",
     "abs", "acos", "arccos", "arcsin", "arctan", "arctan2", "asin", "atan", "atan2",
     "check_grad", "cos", "cosh", "count_ops", "cse", "diff", "dot", "evaluate", "exp",
     "expm1", "from_sympy", "gradient", "hessian", "jacobian", "log", "log1p", "maximum",

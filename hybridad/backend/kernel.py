@@ -332,6 +332,16 @@ class _InterpretedRunner:
 
 
 
+def clear_kernel_cache() -> int:
+    """Forget every compiled kernel kept for reuse (kernels in use keep their code);
+    returns how many were forgotten. Use it to measure compile time, or free memory."""
+    from .llvm import engine
+
+    count = engine.cache_size()
+    engine.clear_cache()
+    return count
+
+
 def lambdify(args: Any, exprs: Any, derivatives: str | None = None, *, wrt: Any = None,
              reduce: str | None = None, backend: str = "llvm", fastmath: bool = False,
              opt_level: int = 2, threads: int = 1, mode: str = "auto") -> Kernel:

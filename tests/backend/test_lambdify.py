@@ -128,6 +128,9 @@ def test_same_expressions_hit_the_compile_cache():
     again = hd.lambdify([u], hd.sin(u) * 3.25)
     assert not first.cache_hit and again.cache_hit
     assert engine.cache_size() >= 1
+    assert hd.clear_kernel_cache() >= 1 and engine.cache_size() == 0
+    third = hd.lambdify([u], hd.sin(u) * 3.25)
+    assert not third.cache_hit and third([0.5]) == again([0.5]) == first([0.5])
 
 
 def test_kernels_pickle_and_recompile():
