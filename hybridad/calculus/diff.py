@@ -10,12 +10,14 @@ tangent entry, a ``None`` partial contributes nothing, and a zero partial is ski
 
 from __future__ import annotations
 
+from functools import reduce
+
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from ..core.build import ONE, ZERO, apply, is_const
-from ..core.expr import Expr, Symbol
+from ..core.expr import CONSTANT, Expr, Symbol
 from ..core.registry import PRIMITIVES
 from ..core.traverse import dependents, topo_order
 
@@ -81,20 +83,39 @@ def weighted_adjoints(roots: Sequence[Expr], weights: Sequence[Expr], wrt: Seque
     """
     order = topo_order(roots)
     active = dependents(order, wrt)
-    bar: dict[Expr, Expr] = {}
+    terms: dict[Expr, list[Expr]] = {}   # adjoint contributions, summed when complete
     for root, weight in zip(roots, weights, strict=True):
-        bar[root] = _accumulate(bar.get(root), weight)
+        terms.setdefault(root, []).append(weight)
     for node in reversed(order):
-        node_bar = bar.get(node)
-        if node_bar is None or not node.args:
+        if node not in terms or not node.args:
             continue
+        node_bar = _signed_sum(terms.pop(node))
         for i, a in enumerate(node.args):
             if a not in active:
                 continue
             p = _partial(node, i)
             if p is not None:
-                bar[a] = _accumulate(bar.get(a), apply("mul", node_bar, p))
-    return [bar.get(w, ZERO) for w in wrt]
+                terms.setdefault(a, []).append(apply("mul", node_bar, p))
+    return [_signed_sum(terms[w]) if w in terms else ZERO for w in wrt]
+
+
+def _signed_sum(contributions: list[Expr]) -> Expr:
+    """The sum of adjoint contributions, positive ones first and negated ones subtracted
+    after them (a - b - c rather than -b + a - c: no negation left when any term is
+    positive). Same terms in the same order otherwise."""
+    positive = [t for t in contributions if not _is_negated(t)]
+    negative = [t for t in contributions if _is_negated(t)]
+    if not positive:
+        return reduce(lambda total, term: apply("add", total, term), contributions)
+    total = reduce(lambda acc, term: apply("add", acc, term), positive)
+    for term in negative:
+        total = apply("add", total, term)      # add turns x + (-y) into x - y
+    return total
+
+
+def _is_negated(term: Expr) -> bool:
+    return term.op == "neg" or (term.op == "mul" and term.args[0].op == CONSTANT
+                                and term.args[0].param < 0)
 
 
 def diff(f: Expr, *spec: Symbol | int) -> Expr:

@@ -14,6 +14,9 @@ modes still agree with each other. All other rewrites are exact in IEEE arithmet
 
 from __future__ import annotations
 
+import math
+import sys
+
 import numpy as np
 
 from . import build as b
@@ -75,14 +78,33 @@ def _simplify_sub(x: Expr, y: Expr) -> Expr | None:
 
 def _simplify_mul(x: Expr, y: Expr) -> Expr | None:
     """0 * y -> 0 (symbolic); 1 * y -> y; -1 * y -> -y; (-x) * y -> -(x * y) (either
-    side, so signs gather at the top where add/sub absorb them)."""
+    side, so signs gather at the top where add/sub absorb them); c1 * (c2 * z) ->
+    (c1 c2) * z when that product of constants is exact (derivative rules make many
+    such chains, e.g. 100 * (2 * t) from d/dt 100 t**2)."""
     if is_const(x, 0.0):
         return ZERO
     if is_const(x, 1.0):
         return y
     if is_const(x, -1.0):
         return b.apply("neg", y)
+    if is_const(x) and _is_op(y, "mul") and is_const(y.args[0]):
+        merged = _exact_product(x.param, y.args[0].param)
+        if merged is not None:
+            return b.apply("mul", merged, y.args[1])
     return _pull_negation("mul", x, y)
+
+
+def _exact_product(c1: float, c2: float) -> float | None:
+    """c1 * c2 when one is a power of two and the product is a normal number: then
+    c1 * (c2 * z) == (c1 * c2) * z for every z whose product does not overflow or
+    underflow (where the merged form is the more accurate one)."""
+    if not (math.isfinite(c1) and math.isfinite(c2)):
+        return None
+    if abs(math.frexp(c1)[0]) != 0.5 and abs(math.frexp(c2)[0]) != 0.5:
+        return None
+    product = c1 * c2
+    return product if product != 0.0 and abs(product) >= sys.float_info.min and \
+        math.isfinite(product) else None
 
 
 def _pull_negation(name: str, x: Expr, y: Expr) -> Expr | None:

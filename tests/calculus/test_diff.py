@@ -178,3 +178,24 @@ def _leaves(expr):
     from hybridad.core.traverse import topo_order
 
     return [n for n in topo_order([expr]) if not n.args]
+
+
+def test_adjoint_contributions_subtract_negated_terms_instead_of_negating():
+    """Reverse accumulation sums positive contributions first and subtracts negated
+    ones: Rosenbrock's gradient negates only where every contribution is negated (x_0)."""
+    xs = hd.symarray("x", 8)
+    f = hd.sum(100.0 * (xs[1:] - xs[:-1] ** 2) ** 2 + (1.0 - xs[:-1]) ** 2)
+    g = hd.gradient(f, list(xs))
+    assert repr(g[5]) == "200*(x_5 - x_4**2) - 2*(1 - x_5) - 200*(x_6 - x_5**2)*(2*x_5)"
+    from hybridad.core.traverse import topo_order
+    negations = [n for n in topo_order(list(g)) if n.op == "neg"]
+    assert negations == [g[0].args[0]] and repr(g[0].args[0]) == "-(2*(1 - x_0))"
+    point = np.linspace(-1.2, 1.3, 8)
+    expected = np.zeros(8)
+    expected[:-1] += -400 * point[:-1] * (point[1:] - point[:-1] ** 2) - 2 * (1 - point[:-1])
+    expected[1:] += 200 * (point[1:] - point[:-1] ** 2)
+    env = dict(zip(xs, point))
+    np.testing.assert_allclose([float(e.evaluate(env)) for e in g], expected, rtol=1e-13)
+    x = hd.symbols("x")
+    assert repr(hd.gradient(-hd.sin(x) - hd.exp(x), [x])[0]) in ("-exp(x) - cos(x)",
+                                                                 "-cos(x) - exp(x)")

@@ -258,3 +258,16 @@ def test_large_shared_dag_prints_as_let_bindings():
 def test_pickle_round_trip_is_the_same_node():
     f = textbook()
     assert pickle.loads(pickle.dumps(f)) is f
+
+
+def test_constant_factors_merge_only_when_the_product_is_exact():
+    t = hd.symbols("t")
+    assert repr(100 * (2 * t)) == "200*t"              # 2 is a power of two: exact
+    assert repr(0.5 * (3 * t)) == "1.5*t"
+    assert repr(3 * (3 * t)) == "3*(3*t)"             # 9*t may round differently
+    huge = 2.0 ** 1000 * (2.0 ** 100 * t)             # product overflows: not merged
+    tiny = 2.0 ** -1000 * (2.0 ** -100 * t)           # product is subnormal: not merged
+    for kept in (huge, tiny):
+        assert kept.op == "mul" and kept.args[1].op == "mul"
+    for value in (0.3, -7.25, 1e-3):
+        assert float((100 * (2 * t)).evaluate({t: value})) == 100 * (2 * value)

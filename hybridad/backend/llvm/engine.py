@@ -100,6 +100,7 @@ def compile_ir(text: str, opt_level: int) -> tuple[Compiled, bool]:
         module.verify()
         if opt_level > 0:
             tuning = llvm.create_pipeline_tuning_options(speed_level=opt_level)
+            tuning.slp_vectorization = True
             builder = llvm.create_pass_builder(tm, tuning)
             builder.getModulePassManager().run(module, builder)
         engine = llvm.create_mcjit_compiler(module, tm)
