@@ -109,7 +109,7 @@ def llvm_rows(problem: Problem) -> list[Row]:
                         lambda: _llvm_prepared(problem, threads=threads), hybridad=True))
     if problem.kind == "gradient":
         rows.append(Row("llvm", "hybridad llvm primal", lambda: _llvm_primal(problem),
-                        hybridad=True))
+                        hybridad=True, partial=True))
     return rows
 
 

@@ -50,6 +50,7 @@ class Row:
     setup: Callable[[], Prepared]
     hybridad: bool = False        # a hybridad mode: candidate for the ratio reference
     reference: bool = False       # the preferred ratio reference (hybridad llvm)
+    partial: bool = False         # computes less than asked (a primal row): no setup cell
 
 
 @dataclass
@@ -62,6 +63,7 @@ class Measurement:
     note: str = ""
     hybridad: bool = False
     reference: bool = False
+    partial: bool = False
     setup_s: float | None = None
     partial: bool = False         # checked on a prefix of the results only (value only)
     times: list[float] = field(default_factory=list)
@@ -117,7 +119,7 @@ def mismatch(got: Sequence[np.ndarray], expected: Sequence[np.ndarray],
 # -- setting up ---------------------------------------------------------------------------
 def prepare_row(row: Row, reference: Sequence[np.ndarray] | None) -> Measurement:
     """Set ``row`` up, make its first call (both timed as setup) and check the result."""
-    meas = Measurement(row.tool, row.label, "ok", hybridad=row.hybridad,
+    meas = Measurement(row.tool, row.label, "ok", partial=row.partial, hybridad=row.hybridad,
                        reference=row.reference)
     try:
         start = time.perf_counter()

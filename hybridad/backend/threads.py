@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-# Below this many rows per thread, starting threads costs more than it saves.
+# A thread gets at least this many rows, and at least this much work (DAG nodes x rows,
+# about a millisecond): handing a chunk to a pool thread costs tens of microseconds.
 MIN_ROWS_PER_THREAD = 512
+MIN_WORK_PER_THREAD = 1_000_000
 
 
 def thread_pool(threads: int) -> ThreadPoolExecutor:

@@ -86,7 +86,7 @@ def test_groups_broadcast_shared_parameters():
 
 def test_logistic_regression_mean_gradient_is_the_closed_form():
     rng = np.random.default_rng(0)
-    n_rows, n_features = 20000, 5
+    n_rows, n_features = 1_000_000, 5          # the issue: a million rows, no million-row DAG
     X = rng.normal(size=(n_rows, n_features))
     y = (rng.uniform(size=n_rows) < 0.5).astype(float)
     w = rng.normal(size=n_features)
@@ -104,13 +104,18 @@ def test_logistic_regression_mean_gradient_is_the_closed_form():
 
 
 def test_threads_give_identical_results():
+    from hybridad.backend.llvm.runner import _chunks
+
     xs = hd.symarray("x", 3)
     f = hd.sum(hd.sin(xs) * hd.cosh(xs))
-    x = np.random.default_rng(1).normal(size=(5000, 3))
+    x = np.random.default_rng(1).normal(size=(200_000, 3))
     one = hd.lambdify(list(xs), f, derivatives="gradient")(x)
-    two = hd.lambdify(list(xs), f, derivatives="gradient", threads=2)(x)
-    for a, b in zip(one, two):
+    split = hd.lambdify(list(xs), f, derivatives="gradient", threads=2)
+    assert len(_chunks(len(x), 2, split._runner.nodes)) == 2      # really split
+    for a, b in zip(one, split(x)):
         np.testing.assert_array_equal(a, b)
+    assert _chunks(10_000, 2, 10) == [(0, 10_000)]                  # too little work
+    assert _chunks(100, 8, 10 ** 6) == [(0, 100)]                   # too few rows
 
 
 def test_several_wrt_groups_give_a_tuple_of_gradients():

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..layout import F64, Block, Group
-from ..threads import MIN_ROWS_PER_THREAD, thread_pool
+from ..threads import MIN_ROWS_PER_THREAD, MIN_WORK_PER_THREAD, thread_pool
 from . import engine
 from . import codegen, pyentry
 from .codegen import KernelSpec, kernel_ir
@@ -34,6 +34,7 @@ class LLVMRunner:
                          codegen.SEGMENT_NODES, entry, layout)
         self.compiled, self.cache_hit = engine.compile_ir(text, opt_level)
         self.ir_chars = len(text)
+        self.nodes = codegen.total_nodes(spec.blocks)
         self.segments = max(1, text.count("define internal void @\"seg_"),
                             text.count("define internal void @seg_"))
         self.shapes = [g.shape for g in groups]
@@ -106,7 +107,7 @@ class LLVMRunner:
         mask = 0
         for g, b in enumerate(batched):
             mask |= b << g
-        chunks = _chunks(batch, threads)
+        chunks = _chunks(batch, threads, self.nodes)
         if reduce is None:
             outs = self._new_outputs((batch,))
             self._run_chunks(arrays, mask, [outs] * len(chunks), chunks, threads)
@@ -128,13 +129,20 @@ class LLVMRunner:
             run(*arrays, *outs_per_chunk[0], mask, start, end)
             return
         run = self._rows_objects
-        list(thread_pool(threads).map(lambda job: run(*arrays, *job[0], mask, *job[1]),
-                                      zip(outs_per_chunk, chunks)))
+        jobs = list(zip(outs_per_chunk, chunks))
+        pool = thread_pool(threads)
+        others = [pool.submit(run, *arrays, *outs, mask, *rows) for outs, rows in jobs[1:]]
+        outs, rows = jobs[0]
+        run(*arrays, *outs, mask, *rows)          # the calling thread takes the first chunk
+        for future in others:
+            future.result()
 
 
-def _chunks(batch: int, threads: int) -> list[tuple[int, int]]:
-    """Contiguous row ranges, one per thread, none smaller than MIN_ROWS_PER_THREAD."""
-    n = max(1, min(threads, batch // MIN_ROWS_PER_THREAD))
+def _chunks(batch: int, threads: int, nodes: int) -> list[tuple[int, int]]:
+    """Contiguous row ranges, one per thread, none smaller than MIN_ROWS_PER_THREAD rows
+    or MIN_WORK_PER_THREAD node evaluations (``nodes`` per row)."""
+    n = max(1, min(threads, batch // MIN_ROWS_PER_THREAD,
+                   batch * nodes // MIN_WORK_PER_THREAD))
     if n == 1:
         return [(0, batch)]
     bounds = [batch * k // n for k in range(n + 1)]
