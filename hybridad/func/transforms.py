@@ -10,6 +10,7 @@ e.g. ``vmap(grad(f))``), a transform returns expressions instead, so transforms 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -112,8 +113,9 @@ class Traced:
         """Split a flat (m, ...) array into the traced output structure."""
         parts, start = [], 0
         for shape in self.out_shapes:
-            size = int(np.prod(shape))
-            parts.append(flat[start:start + size].reshape(shape + trailing))
+            size = math.prod(shape)
+            part = flat[start:start + size] if len(self.out_shapes) > 1 else flat
+            parts.append(part.reshape(shape + trailing))
             start += size
         parts = [p[()] if p.ndim == 0 else p for p in parts]
         return tuple(parts) if self.is_tuple else parts[0]
@@ -128,7 +130,17 @@ def _as_object(value: Any) -> np.ndarray:
 
 
 def _is_symbolic(args: Sequence[Any]) -> bool:
-    return any(isinstance(e, Expr) for a in args for e in np.ravel(_as_object(a)))
+    """Whether any argument holds an expression (a transform inside another's trace).
+    Numeric arrays are answered by their dtype, without looking at every element."""
+    return any(_holds_expr(a) for a in args)
+
+
+def _holds_expr(arg: Any) -> bool:
+    if isinstance(arg, np.ndarray) and arg.dtype != object:
+        return False
+    if isinstance(arg, (float, int, np.floating, np.integer)):
+        return False
+    return any(isinstance(e, Expr) for e in np.ravel(_as_object(arg)))
 
 
 def _check_numeric(args: Sequence[Any], name: str) -> None:

@@ -62,6 +62,9 @@ class _Plan:
     segments: list[list[Expr]]
     slot: dict[Expr, int]
     n_slots: int
+    leaf_stores: list[list[tuple[Expr, int, int]]]  # per segment: (leaf, block, index)
+    position: dict[Expr, tuple[int, int]]           # input symbol -> (group, index)
+    outputs: dict[Expr, list[tuple[int, int]]]      # output node -> [(block, index)]
 
 
 def _plan(spec: KernelSpec, segment_nodes: int) -> _Plan:
@@ -92,7 +95,19 @@ def _plan(spec: KernelSpec, segment_nodes: int) -> _Plan:
                 else:
                     slot[n] = n_slots
                     n_slots += 1
-    return _Plan(segments, slot, n_slots)
+    # outputs that are symbols or constants (a Jacobian may hold thousands) are stored
+    # by segments of their own, so no function gets more than segment_nodes stores
+    outputs = _output_positions(spec)
+    stores = [(x, o, i) for x, where in outputs.items()
+              if x.op in (SYMBOL, CONSTANT) for o, i in where]
+    leaf_stores: list[list[tuple[Expr, int, int]]] = [[] for _ in segments]
+    if stores:
+        leaf_stores[0] = stores[:segment_nodes]
+        for i in range(segment_nodes, len(stores), segment_nodes):
+            segments.append([])
+            leaf_stores.append(stores[i:i + segment_nodes])
+    position = {s: (g, j) for g, group in enumerate(spec.groups) for j, s in enumerate(group)}
+    return _Plan(segments, slot, n_slots, leaf_stores, position, outputs)
 
 
 def _output_positions(spec: KernelSpec) -> dict[Expr, list[tuple[int, int]]]:
@@ -112,9 +127,7 @@ class _Segment:
                  store: Callable[[int, int, ir.Value], None],
                  scratch: ir.Value | None):
         self.e, self.plan, self.load, self.store, self.scratch = e, plan, load, store, scratch
-        self.position = {s: (g, j) for g, group in enumerate(spec.groups)
-                         for j, s in enumerate(group)}
-        self.outputs = _output_positions(spec)
+        self.position, self.outputs = plan.position, plan.outputs
         self.value: dict[Expr, ir.Value] = {}
 
     def get(self, node: Expr) -> ir.Value:
@@ -134,13 +147,13 @@ class _Segment:
         b = self.e.b
         return b.load(b.gep(self.scratch, [_index(self.plan.slot[node])]))
 
-    def emit(self, nodes: Sequence[Expr], leaves: Sequence[Expr] = ()) -> None:
-        """Compute ``nodes`` (args before users); store outputs among them and among
-        ``leaves`` (symbol and constant outputs); spill values later segments need."""
+    def emit(self, nodes: Sequence[Expr],
+             leaf_stores: Sequence[tuple[Expr, int, int]] = ()) -> None:
+        """Compute ``nodes`` (args before users) and store the outputs among them; do
+        ``leaf_stores`` (symbol and constant outputs); spill values later segments need."""
         b = self.e.b
-        for node in leaves:
-            for o, i in self.outputs.get(node, ()):
-                self.store(o, i, self.get(node))
+        for node, o, i in leaf_stores:
+            self.store(o, i, self.get(node))
         for node in nodes:
             v = PRIMITIVES[node.op].llvm(self.e, *[self.get(a) for a in node.args])
             self.value[node] = v
@@ -148,11 +161,6 @@ class _Segment:
                 self.store(o, i, v)
             if node in self.plan.slot:
                 b.store(v, b.gep(self.scratch, [_index(self.plan.slot[node])]))
-
-
-def _leaf_outputs(spec: KernelSpec) -> list[Expr]:
-    """Outputs that are a symbol or a constant (no operation computes them)."""
-    return [x for x in _output_positions(spec) if x.op in (SYMBOL, CONSTANT)]
 
 
 def _row_pointers(b: ir.IRBuilder, arrays: ir.Value, steps: ir.Value, count: int,
@@ -203,7 +211,7 @@ def _segment_function(module: ir.Module, spec: KernelSpec, plan: _Plan, k: int,
 
     load, store = _accessors(e, spec, in_base, out_base)
     _Segment(e, spec, plan, load, store, scratch).emit(
-        plan.segments[k], _leaf_outputs(spec) if k == 0 else ())
+        plan.segments[k], plan.leaf_stores[k])
     b.ret_void()
     return fn
 
@@ -244,7 +252,7 @@ def _rows_function(module: ir.Module, spec: KernelSpec, fastmath: bool,
     else:
         load, store = _accessors(e, spec, in_base.__getitem__, out_base.__getitem__)
         _Segment(e, spec, plan, load, store, None).emit(plan.segments[0],
-                                                        _leaf_outputs(spec))
+                                                        plan.leaf_stores[0])
     following = b.add(row, _index(1))
     row.add_incoming(following, b.block)
     b.cbranch(b.icmp_signed("<", following, end), loop, done)
