@@ -13,6 +13,7 @@ from .core.build import (
     maximum, minimum, power, relu, sigmoid, sign, sin, sinh, sqrt, stop_gradient, sum,
     symarray, symbols, tan, tanh, where,
 )
+from .core.dot import render_dot, to_dot
 from .core.evaluate import evaluate
 from .core.expr import Constant, Expr, Symbol
 from .errors import HybridadError, ParseError, TracingError
@@ -32,7 +33,7 @@ __all__ = [
     "abs", "acos", "arccos", "arcsin", "arctan", "arctan2", "asin", "atan", "atan2",
     "check_grad", "cos", "cosh", "count_ops", "cse", "diff", "dot", "evaluate", "exp",
     "expm1", "from_sympy", "gradient", "hessian", "jacobian", "log", "log1p", "maximum",
-    "minimum", "numeric", "parse", "power", "relu", "sigmoid", "sign", "sin", "sinh",
-    "sqrt", "stop_gradient", "sum", "symarray", "symbols", "tan", "tanh", "to_sympy",
-    "where",
+    "minimum", "numeric", "parse", "power", "relu", "render_dot", "sigmoid", "sign", "sin",
+    "sinh", "sqrt", "stop_gradient", "sum", "symarray", "symbols", "tan", "tanh", "to_dot",
+    "to_sympy", "where",
 ]

@@ -174,6 +174,13 @@ class Tape:
         return trace_tables(linearize(self.outputs, self.inputs, order="level"), points[0],
                             mode, seed)
 
+    def to_dot(self) -> str:
+        """Graphviz DOT text of the tape: inputs, instructions (value, formula, register)
+        and outputs, with each operand edge labelled by its local partial derivative."""
+        from .dot import tape_to_dot
+
+        return tape_to_dot(self)
+
     # -- validation --------------------------------------------------------------------
     @staticmethod
     def _identity(x: Any, size: int) -> np.ndarray:
