@@ -16,6 +16,9 @@ import numpy as np
 
 from ..layout import F64, Block, Group
 from ..threads import MIN_ROWS_PER_THREAD, MIN_WORK_PER_THREAD, thread_pool
+
+# Rows summed in one chain by reduce="sum"/"mean" (see LLVMRunner._reduce_rows).
+REDUCE_ROWS = 8192
 from . import engine
 from . import codegen, pyentry
 from .codegen import KernelSpec, kernel_ir
@@ -112,11 +115,35 @@ class LLVMRunner:
             outs = self._new_outputs((batch,))
             self._run_chunks(arrays, mask, [outs] * len(chunks), chunks, threads)
             return outs
-        partial = [self._new_outputs(()) for _ in chunks]
-        self._run_chunks(arrays, mask, partial, chunks, threads)
-        if len(partial) == 1:
+        return self._reduce_rows(arrays, mask, batch, len(chunks))
+
+    def _reduce_rows(self, arrays: list[np.ndarray], mask: int, batch: int, n_threads: int
+                     ) -> list[np.ndarray]:
+        """Sums over the batch: each piece of REDUCE_ROWS rows accumulates into its own
+        partial (one rounding chain of at most REDUCE_ROWS additions, not batch), then
+        the partials are added in piece order. Pieces depend on the batch alone, so the
+        result is the same for any number of threads."""
+        pieces = [(s, min(s + REDUCE_ROWS, batch)) for s in range(0, batch, REDUCE_ROWS)]
+        partial = [self._new_outputs(()) for _ in pieces] or [self._new_outputs(())]
+        if len(pieces) <= 1:
+            self._run_chunks(arrays, mask, partial, pieces or [(0, 0)], 1)
             return partial[0]
-        return [np.sum([p[o] for p in partial], axis=0) for o in range(len(self.widths))]
+        bounds = [len(pieces) * k // n_threads for k in range(n_threads + 1)]
+        share = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+
+        def run_share(first: int, last: int) -> None:
+            for k in range(first, last):
+                self._rows_objects(*arrays, *partial[k], mask, *pieces[k])
+
+        if len(share) == 1:
+            run_share(*share[0])
+        else:
+            others = [thread_pool(n_threads).submit(run_share, *job) for job in share[1:]]
+            run_share(*share[0])
+            for future in others:
+                future.result()
+        return [np.add.reduce(np.stack([p[o] for p in partial]), axis=0)
+                for o in range(len(self.widths))]
 
     def _run_chunks(self, arrays: list[np.ndarray], mask: int,
                     outs_per_chunk: list[list[np.ndarray]], chunks: list[tuple[int, int]],
