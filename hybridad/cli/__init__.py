@@ -1,0 +1,1 @@
+"""The command line's computation (modes) and text (report)."""
