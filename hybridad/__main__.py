@@ -26,12 +26,13 @@ EPILOG = """examples:
   python -m hybridad "log(x1) + x1*x2 - sin(x2)" --at x1=2 x2=5 --hessian --trace reverse
   python -m hybridad "tanh(a*x + b)" --at a=0.5 x=1 b=0.1 --batch 10000
   python -m hybridad "sin(x)*exp(y)" --at x=1 y=2 --dot f.dot   (f.svg needs Graphviz)
+  python -m hybridad "u = x*y; u*sin(u)" --at x=1 y=2            a let-binding
 
 modes: symbolic (the derivative DAG evaluated), forward tape (one tangent sweep per
 variable), reverse tape (one adjoint sweep), LLVM kernel (value and gradient compiled
 together), finite differences (hd.numeric, --method). Expressions use hybridad's own
 parser (functions: sin cos tan exp log log1p expm1 sqrt abs tanh sigmoid ..., ** for
-powers, 'let y = ... in ...' bindings); nothing is eval'd.
+powers, 'u = x*y; u*sin(u)' bindings); nothing is eval'd.
 """
 
 

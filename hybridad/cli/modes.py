@@ -224,15 +224,24 @@ def largest_disagreement(results: Sequence[ModeResult], names: Sequence[str],
     worst = Disagreement(0.0, reference.name, reference.name, "")
     for r in results[1:]:
         for label, a, b in _parts(r, reference, names, part):
-            scale = np.maximum(1.0, np.abs(b))
-            with np.errstate(invalid="ignore"):
-                diff = np.nanmax(np.abs(a - b) / scale) if np.size(a) else 0.0
-            if np.isnan(np.asarray(a, dtype=float)).sum() != np.isnan(
-                    np.asarray(b, dtype=float)).sum():
-                diff = float("inf")
+            diff = relative_difference(a, b)
             if diff > worst.size:
-                worst = Disagreement(float(diff), r.name, reference.name, label)
+                worst = Disagreement(diff, r.name, reference.name, label)
     return worst
+
+
+def relative_difference(a: Any, b: Any) -> float:
+    """max |a - b| / max(1, |b|) over the entries; equal entries (inf == inf, nan and
+    nan) count 0, a nan against a number counts inf."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size == 0:
+        return 0.0
+    same = (a == b) | (np.isnan(a) & np.isnan(b))
+    if (np.isnan(a) ^ np.isnan(b)).any():
+        return float("inf")
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.where(same, 0.0, np.abs(a - b) / np.maximum(1.0, np.abs(b)))
+    return float(np.max(diff))
 
 
 def _parts(r: ModeResult, ref: ModeResult, names: Sequence[str], part: str

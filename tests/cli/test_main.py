@@ -119,3 +119,16 @@ def test_constant_expression_has_no_derivatives(capsys):
     out = capsys.readouterr().out
     assert row(out, "f")[:4] == [2.5] * 4
     assert isinstance(hd.parse("2.5"), hd.Expr)
+
+
+@pytest.mark.parametrize("expression,point", [("log(x)", "x=-1"), ("sqrt(x)", "x=0")])
+def test_nan_and_inf_are_compared_without_warnings(expression, point):
+    result = run(expression, "--at", point)
+    assert result.returncode == 0 and result.stderr == ""
+    assert "exact modes:        0.0e+00  (identical)" in result.stdout
+
+
+def test_let_bindings_parse(capsys):
+    assert main(["u = x*y; u*sin(u)", "--at", "x=1", "y=2"]) == 0
+    out = capsys.readouterr().out
+    assert row(out, "df/dx")[0] == pytest.approx(2 * math.sin(2) + 4 * math.cos(2), rel=1e-14)
