@@ -28,6 +28,7 @@ from ...core.registry import PRIMITIVES
 from ...core.traverse import topo_order
 from .emitter import DOUBLE, Emitter
 from .pyentry import Abi, EntrySpec, entry_function
+from .text import TextEmitter, segment_text
 
 I64 = ir.IntType(64)
 I8P = ir.IntType(8).as_pointer()
@@ -184,44 +185,29 @@ def _accessors(e: Emitter, spec: KernelSpec, in_base: Callable[[int], ir.Value],
     return load, store
 
 
-def _segment_function(module: ir.Module, spec: KernelSpec, plan: _Plan, k: int,
-                      fastmath: bool) -> ir.Function:
-    """``seg_k(double** in_rows, double** out_rows, double* scratch)``: segment k of the
-    body for one row. noinline keeps the optimiser from gluing the segments back."""
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [
-        DOUBLE_P.as_pointer(), DOUBLE_P.as_pointer(), DOUBLE_P]), f"seg_{k}")
-    fn.linkage = "internal"
-    fn.attributes.add("noinline")
-    fn.attributes.add("nounwind")
-    in_rows, out_rows, scratch = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    e = Emitter(b, fastmath)
-    in_cache: dict[int, ir.Value] = {}
-    out_cache: dict[int, ir.Value] = {}
+SEGMENT_TYPE = ir.FunctionType(ir.VoidType(), [DOUBLE_P.as_pointer(), DOUBLE_P.as_pointer(),
+                                                 DOUBLE_P])
 
-    def in_base(g: int) -> ir.Value:
-        if g not in in_cache:
-            in_cache[g] = b.load(b.gep(in_rows, [_index(g)]))
-        return in_cache[g]
 
-    def out_base(o: int) -> ir.Value:
-        if o not in out_cache:
-            out_cache[o] = b.load(b.gep(out_rows, [_index(o)]))
-        return out_cache[o]
-
-    load, store = _accessors(e, spec, in_base, out_base)
-    _Segment(e, spec, plan, load, store, scratch).emit(
-        plan.segments[k], plan.leaf_stores[k])
-    b.ret_void()
-    return fn
+def _segment_texts(spec: KernelSpec, plan: _Plan, fastmath: bool) -> tuple[list[str], dict]:
+    """``seg_k(double** in_rows, double** out_rows, double* scratch)`` for every segment,
+    as IR text (see text.py), and the math functions they declare. They are defined
+    ``noinline``, which keeps the optimiser from gluing the segments back together."""
+    e = TextEmitter(fastmath)
+    texts = [segment_text(f"seg_{k}", plan.segments[k], plan.leaf_stores[k], plan.position,
+                          plan.outputs, plan.slot, spec.accumulate, e)
+             for k in range(len(plan.segments))]
+    return texts, e.declarations
 
 
 def _rows_function(module: ir.Module, spec: KernelSpec, fastmath: bool,
-                   segment_nodes: int) -> None:
+                   segment_nodes: int) -> tuple[list[str], dict]:
+    """``rows``: the batch loop, its body inline or as calls of segment functions (whose
+    text and declarations are returned, to be added to the module's text)."""
     plan = _plan(spec, segment_nodes)
     split = len(plan.segments) > 1
-    segments = [_segment_function(module, spec, plan, k, fastmath)
-                for k in range(len(plan.segments))] if split else []
+    texts, declarations = _segment_texts(spec, plan, fastmath) if split else ([], {})
+    segments = [ir.Function(module, SEGMENT_TYPE, f"seg_{k}") for k in range(len(texts))]
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [
         DOUBLE_P.as_pointer(), I64.as_pointer(), DOUBLE_P.as_pointer(), I64.as_pointer(),
         I64, I64]), "rows")
@@ -258,6 +244,7 @@ def _rows_function(module: ir.Module, spec: KernelSpec, fastmath: bool,
     b.cbranch(b.icmp_signed("<", following, end), loop, done)
     b.position_at_end(done)
     b.ret_void()
+    return texts, declarations
 
 
 def _one_function(module: ir.Module, spec: KernelSpec, data_offset: int) -> None:
@@ -326,12 +313,24 @@ def kernel_ir(spec: KernelSpec, fastmath: bool, data_offset: int, triple: str,
     what the compile cache keys on); ``entry`` adds the native Python entry ``call``."""
     module = ir.Module("hybridad_kernel")
     module.triple = triple
-    _rows_function(module, spec, fastmath, segment_nodes)
+    texts, declarations = _rows_function(module, spec, fastmath, segment_nodes)
     _one_function(module, spec, data_offset)
     _rows_objects_function(module, spec, data_offset)
     if entry is not None and layout is not None:
         entry_function(module, entry, layout)
-    return str(module)
+    return _with_segments(str(module), texts, declarations)
+
+
+def _with_segments(text: str, segments: list[str], declarations: dict[str, str]) -> str:
+    """The module text with the segment functions defined (llvmlite declared them so
+    ``rows`` could call them) and the math functions they use declared once."""
+    if not segments:
+        return text
+    lines = [line for line in text.splitlines() if not line.startswith('declare void @"seg_')]
+    declared = {line.split("@", 1)[1].split("(", 1)[0] for line in lines
+                if line.startswith("declare ")}
+    extra = [d for symbol, d in declarations.items() if symbol not in declared]
+    return "\n".join(lines + [""] + extra + [""] + segments)
 
 
 def total_nodes(blocks: Sequence[Sequence[Expr]]) -> int:

@@ -23,7 +23,7 @@ LIBM = {"tan": 1, "asin": 1, "acos": 1, "atan": 1, "atan2": 2, "sinh": 1, "cosh"
 
 # predicate -> (ordered?, llvmlite operator). Ordered comparisons are false on nan, as
 # numpy's; "!=" is unordered (nan != 0 is true, as np.where's test); "isnan" is "uno".
-_PREDICATES = {"<": (True, "<"), "<=": (True, "<="), ">": (True, ">"), ">=": (True, ">="),
+PREDICATES = {"<": (True, "<"), "<=": (True, "<="), ">": (True, ">"), ">=": (True, ">="),
                "==": (True, "=="), "!=": (False, "!="), "isnan": (False, "uno")}
 
 
@@ -68,7 +68,7 @@ class Emitter:
         return ir.Function(self.module, ir.FunctionType(DOUBLE, [DOUBLE] * arity), name)
 
     def cmp(self, predicate: str, x: Any, y: Any) -> Any:
-        ordered, op = _PREDICATES[predicate]
+        ordered, op = PREDICATES[predicate]
         if ordered:
             return self.b.fcmp_ordered(op, x, y)
         return self.b.fcmp_unordered(op, x, y)
