@@ -110,9 +110,9 @@ def test_cut_kernels_keep_every_constant_exact(tiny_segments):
     specials = [-0.0, np.inf, -np.inf, 5e-324, 0.1, 1 / 3, -2.5e300]
     outs = [x * c + c for c in specials] + [hd.where(x > 0, x, c) for c in specials] + \
         [as_expr(-0.0)]
-    whole = hd.lambdify([x], outs)(np.array(0.7))
+    whole = hd.lambdify(x, outs)(np.array(0.7))
     tiny_segments(1)
-    cut = hd.lambdify([x], outs)
+    cut = hd.lambdify(x, outs)
     assert cut.info()["segments"] > 1
     np.testing.assert_array_equal(cut(np.array(0.7)), whole)
     expected = [0.7 * c + c for c in specials] + [0.7] * len(specials) + [-0.0]
