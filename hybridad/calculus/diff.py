@@ -50,9 +50,44 @@ def tangents(roots: Sequence[Expr], x: Symbol) -> list[Expr]:
 def directional(roots: Sequence[Expr], seeds: dict[Expr, Expr]) -> list[Expr]:
     """Forward accumulation with seed tangents: Σ_x (d root / d x) · seeds[x] for every
     root in one pass (a Jacobian-vector product whose vector may be symbolic)."""
+    dot = _forward_pass(topo_order(roots), dict(seeds))
+    return [dot.get(r, ZERO) for r in roots]
+
+
+def forward_columns(roots: Sequence[Expr], wrt: Sequence[Symbol]) -> list[list[Expr]]:
+    """d root / d x for every x in ``wrt`` (one list of roots' derivatives per x), each
+    by forward accumulation over x's cone only: the nodes that depend on x. A pass over
+    the whole DAG per variable made forward Jacobians cost n times the DAG (7 s for a
+    512-input layer); the cones together are usually far smaller."""
     order = topo_order(roots)
-    dot: dict[Expr, Expr] = dict(seeds)
+    rank = {node: k for k, node in enumerate(order)}
+    users: dict[Expr, list[Expr]] = {}
     for node in order:
+        for a in set(node.args):
+            users.setdefault(a, []).append(node)
+    columns = []
+    for x in wrt:
+        cone = sorted(_cone(x, users), key=rank.__getitem__)
+        dot = _forward_pass(cone, {x: ONE})
+        columns.append([dot.get(r, ZERO) for r in roots])
+    return columns
+
+
+def _cone(x: Expr, users: dict[Expr, list[Expr]]) -> set[Expr]:
+    """Every node reachable from ``x`` through its users (iteratively)."""
+    seen: set[Expr] = set()
+    stack = list(users.get(x, ()))
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(users.get(node, ()))
+    return seen
+
+
+def _forward_pass(nodes: Sequence[Expr], dot: dict[Expr, Expr]) -> dict[Expr, Expr]:
+    """Tangents of ``nodes`` (in topological order) from the seeds already in ``dot``."""
+    for node in nodes:
         if not node.args:
             continue
         total = None
@@ -62,10 +97,11 @@ def directional(roots: Sequence[Expr], seeds: dict[Expr, Expr]) -> list[Expr]:
                 continue
             p = _partial(node, i)
             if p is not None:
-                total = _accumulate(total, apply("mul", p, da))
+                term = da if p is ONE else apply("mul", p, da)   # same node, no lookup
+                total = _accumulate(total, term)
         if total is not None:
             dot[node] = total
-    return [dot.get(r, ZERO) for r in roots]
+    return dot
 
 
 def adjoints(root: Expr, wrt: Sequence[Symbol]) -> list[Expr]:

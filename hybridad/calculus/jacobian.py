@@ -8,7 +8,7 @@ import numpy as np
 
 from ..core.build import as_expr
 from ..core.expr import Expr, Symbol
-from .diff import _check_variable, adjoints, tangents
+from .diff import _check_variable, adjoints, forward_columns
 
 
 def _variables(wrt: Any, caller: str) -> list[Symbol]:
@@ -47,8 +47,8 @@ def jacobian(exprs: Any, wrt: Sequence[Symbol], mode: str = "auto") -> np.ndarra
         for i, f in enumerate(outputs):
             out[i, :] = adjoints(f, variables)
     else:
-        for j, x in enumerate(variables):
-            out[:, j] = tangents(outputs, x)
+        for j, column in enumerate(forward_columns(outputs, variables)):
+            out[:, j] = column
     return out
 
 
@@ -59,7 +59,7 @@ def hessian(f: Expr, wrt: Sequence[Symbol]) -> np.ndarray:
     grad = adjoints(as_expr(f), variables)
     n = len(variables)
     out = np.empty((n, n), dtype=object)
-    for j, x in enumerate(variables):
-        out[j:, j] = tangents(grad[j:], x)
+    for j, column in enumerate(forward_columns(grad, variables)):
+        out[j:, j] = column[j:]
         out[j, j + 1:] = out[j + 1:, j]
     return out
