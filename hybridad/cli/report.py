@@ -109,6 +109,7 @@ def batch_table(p: Problem, results: Sequence[ModeResult]) -> list[str]:
     for r in results:
         lines.append(f"  {r.name:<24}{1e3 * r.seconds:>14.4g}"
                      f"{1e9 * r.seconds / batch:>16.4g}")
+    lines += [f"  {r.name}: {r.note}" for r in results if r.note and r.name not in EXACT_MODES]
     return lines
 
 
