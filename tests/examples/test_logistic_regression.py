@@ -1,6 +1,5 @@
 """examples/logistic_regression.py: the mean-reducing kernel is exact and training works."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -8,19 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from example_loader import load_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "logistic_regression.py"
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("logistic_regression_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module          # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
-example = _load_example()
+example = load_example("logistic_regression", "logistic_regression_example")
 ARGS = ["--rows", "4000", "--features", "6", "--threads", "2"]
 
 

@@ -1,10 +1,10 @@
 """examples/plots.py draws the README's three figures (quick sizes) and returns sane numbers."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
+from example_loader import load_example
 
 pytest.importorskip("matplotlib")
 
@@ -12,15 +12,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plots.py"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("plots_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module          # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
-example = _load_example()
+example = load_example("plots", "plots_example")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """examples/quickstart.py: every route gives the textbook value and gradient at (2, 5)."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -8,21 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from example_loader import load_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quickstart.py"
 VALUE = 11.652071455223084
 GRADIENT = np.array([5.5, 1.716337814536774])
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("quickstart_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-quickstart = _load_example()
+quickstart = load_example("quickstart", "quickstart_example")
 
 
 @pytest.fixture(scope="module")

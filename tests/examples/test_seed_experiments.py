@@ -1,6 +1,5 @@
 """examples/seed_jacobians.py: each seed experiment at quick sizes, and main --quick."""
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -10,19 +9,14 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import hybridad as hd
 from hybridad.func import vmap
+from example_loader import load_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "seed_jacobians.py"
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("seed_jacobians", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module          # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
-seeds = _load_example()
+seeds = load_example("seed_jacobians", "seed_jacobians")
 
 
 @pytest.mark.parametrize("n_in, n_out", [(64, 4), (4, 64)])

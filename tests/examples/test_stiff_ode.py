@@ -1,6 +1,5 @@
 """examples/stiff_ode.py: the kernel's Jacobian is exact and both solves agree."""
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -8,19 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from example_loader import load_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "stiff_ode.py"
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("stiff_ode_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module          # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
-example = _load_example()
+example = load_example("stiff_ode", "stiff_ode_example")
 
 
 @pytest.fixture(scope="module")
