@@ -1,6 +1,5 @@
 """examples/plots.py draws the README's three figures (quick sizes) and returns sane numbers."""
 
-import sys
 from pathlib import Path
 
 import pytest

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
 from example_loader import load_example
+from numpy.testing import assert_allclose
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scipy_optimisation.py"
 

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from example_loader import load_example
 from numpy.testing import assert_allclose, assert_array_equal
 
 import hybridad as hd
 from hybridad.func import vmap
-from example_loader import load_example
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "seed_jacobians.py"
 
