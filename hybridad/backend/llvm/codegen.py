@@ -12,23 +12,29 @@ flat vector of expressions). Two entry points share one body generator:
     numpy array's data pointer from the object itself, so the Python wrapper hands over
     objects it has validated without building pointer arrays.
 
-Every DAG node is emitted once (topological order, iteratively), so the DAG's sharing
-is the kernel's common-subexpression elimination.
+``rows_objects(PyObject* in_0.., PyObject* out_0.., i64 mask, i64 start, i64 end)``
+    ``rows`` on validated arrays (the batch path); ``call`` is the native Python entry
+    (pyentry.py).
+
+The body for one row is written as segment functions (text.py): every DAG node once, in
+topological order (iteratively), so the DAG's sharing is the kernel's common-
+subexpression elimination. A body over SEGMENT_NODES nodes is cut into several
+``noinline`` segments (LLVM's code generation is superlinear in one block's size); a
+smaller one is a single ``alwaysinline`` segment that becomes the loop body.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import llvmlite.ir as ir
 
 from ...core.expr import CONSTANT, SYMBOL, Expr
-from ...core.registry import PRIMITIVES
 from ...core.traverse import topo_order
 from .emitter import DOUBLE, Emitter
 from .pyentry import Abi, EntrySpec, entry_function
-from .text import TextEmitter, segment_text
+from .text import segment_text
 
 I64 = ir.IntType(64)
 I8P = ir.IntType(8).as_pointer()
@@ -119,70 +125,11 @@ def _output_positions(spec: KernelSpec) -> dict[Expr, list[tuple[int, int]]]:
     return positions
 
 
-class _Segment:
-    """Emits one segment's nodes: inputs loaded where first used, earlier segments'
-    values read from scratch, outputs stored as soon as they are computed."""
-
-    def __init__(self, e: Emitter, spec: KernelSpec, plan: _Plan,
-                 load: Callable[[int, int], ir.Value],
-                 store: Callable[[int, int, ir.Value], None],
-                 scratch: ir.Value | None):
-        self.e, self.plan, self.load, self.store, self.scratch = e, plan, load, store, scratch
-        self.position, self.outputs = plan.position, plan.outputs
-        self.value: dict[Expr, ir.Value] = {}
-
-    def get(self, node: Expr) -> ir.Value:
-        v = self.value.get(node)
-        if v is None:
-            v = self.value[node] = self._fetch(node)
-        return v
-
-    def _fetch(self, node: Expr) -> ir.Value:
-        if node.op == CONSTANT:
-            return self.e.const(node.param)
-        if node.op == SYMBOL:
-            if node not in self.position:
-                raise ValueError(f"the kernel's outputs use {node.param}, which is not an "
-                                 "input")
-            return self.load(*self.position[node])
-        b = self.e.b
-        return b.load(b.gep(self.scratch, [_index(self.plan.slot[node])]))
-
-    def emit(self, nodes: Sequence[Expr],
-             leaf_stores: Sequence[tuple[Expr, int, int]] = ()) -> None:
-        """Compute ``nodes`` (args before users) and store the outputs among them; do
-        ``leaf_stores`` (symbol and constant outputs); spill values later segments need."""
-        b = self.e.b
-        for node, o, i in leaf_stores:
-            self.store(o, i, self.get(node))
-        for node in nodes:
-            v = PRIMITIVES[node.op].llvm(self.e, *[self.get(a) for a in node.args])
-            self.value[node] = v
-            for o, i in self.outputs.get(node, ()):
-                self.store(o, i, v)
-            if node in self.plan.slot:
-                b.store(v, b.gep(self.scratch, [_index(self.plan.slot[node])]))
-
-
 def _row_pointers(b: ir.IRBuilder, arrays: ir.Value, steps: ir.Value, count: int,
                   row: ir.Value) -> list[ir.Value]:
     """``arrays[k] + row * steps[k]`` for every k (loaded once, before the loop)."""
     return [b.gep(b.load(b.gep(arrays, [_index(k)])),
                   [b.mul(row, b.load(b.gep(steps, [_index(k)])))]) for k in range(count)]
-
-
-def _accessors(e: Emitter, spec: KernelSpec, in_base: Callable[[int], ir.Value],
-               out_base: Callable[[int], ir.Value]):
-    b = e.b
-
-    def load(g: int, j: int) -> ir.Value:
-        return b.load(b.gep(in_base(g), [_index(j)]))
-
-    def store(o: int, i: int, v: ir.Value) -> None:
-        slot = b.gep(out_base(o), [_index(i)])
-        b.store(e.add(b.load(slot), v) if spec.accumulate[o] else v, slot)
-
-    return load, store
 
 
 SEGMENT_TYPE = ir.FunctionType(ir.VoidType(), [DOUBLE_P.as_pointer(), DOUBLE_P.as_pointer(),
@@ -193,20 +140,20 @@ def _segment_texts(spec: KernelSpec, plan: _Plan, fastmath: bool) -> tuple[list[
     """``seg_k(double** in_rows, double** out_rows, double* scratch)`` for every segment,
     as IR text (see text.py), and the math functions they declare. They are defined
     ``noinline``, which keeps the optimiser from gluing the segments back together."""
-    e = TextEmitter(fastmath)
+    e = Emitter(fastmath)
+    inline = len(plan.segments) == 1
     texts = [segment_text(f"seg_{k}", plan.segments[k], plan.leaf_stores[k], plan.position,
-                          plan.outputs, plan.slot, spec.accumulate, e)
+                          plan.outputs, plan.slot, spec.accumulate, e, inline)
              for k in range(len(plan.segments))]
     return texts, e.declarations
 
 
 def _rows_function(module: ir.Module, spec: KernelSpec, fastmath: bool,
                    segment_nodes: int) -> tuple[list[str], dict]:
-    """``rows``: the batch loop, its body inline or as calls of segment functions (whose
-    text and declarations are returned, to be added to the module's text)."""
+    """``rows``: the batch loop calling the segment functions for each row (their text
+    and declarations are returned, to be added to the module's text)."""
     plan = _plan(spec, segment_nodes)
-    split = len(plan.segments) > 1
-    texts, declarations = _segment_texts(spec, plan, fastmath) if split else ([], {})
+    texts, declarations = _segment_texts(spec, plan, fastmath)
     segments = [ir.Function(module, SEGMENT_TYPE, f"seg_{k}") for k in range(len(texts))]
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [
         DOUBLE_P.as_pointer(), I64.as_pointer(), DOUBLE_P.as_pointer(), I64.as_pointer(),
@@ -217,10 +164,9 @@ def _rows_function(module: ir.Module, spec: KernelSpec, fastmath: bool,
     done = fn.append_basic_block("done")
     b = ir.IRBuilder(entry)
     n_in, n_out = len(spec.groups), len(spec.blocks)
-    if split:
-        in_rows = b.alloca(DOUBLE_P, max(n_in, 1))
-        out_rows = b.alloca(DOUBLE_P, max(n_out, 1))
-        scratch = b.alloca(DOUBLE, max(plan.n_slots, 1))
+    in_rows = b.alloca(DOUBLE_P, max(n_in, 1))
+    out_rows = b.alloca(DOUBLE_P, max(n_out, 1))
+    scratch = b.alloca(DOUBLE, max(plan.n_slots, 1))
     b.cbranch(b.icmp_signed("<", start, end), loop, done)
 
     b.position_at_end(loop)
@@ -228,17 +174,11 @@ def _rows_function(module: ir.Module, spec: KernelSpec, fastmath: bool,
     row.add_incoming(start, entry)
     in_base = _row_pointers(b, ins, in_strides, n_in, row)
     out_base = _row_pointers(b, outs, out_strides, n_out, row)
-    e = Emitter(b, fastmath)
-    if split:
-        for arrays, bases in ((in_rows, in_base), (out_rows, out_base)):
-            for k, p in enumerate(bases):
-                b.store(p, b.gep(arrays, [_index(k)]))
-        for seg in segments:
-            b.call(seg, [in_rows, out_rows, scratch])
-    else:
-        load, store = _accessors(e, spec, in_base.__getitem__, out_base.__getitem__)
-        _Segment(e, spec, plan, load, store, None).emit(plan.segments[0],
-                                                        plan.leaf_stores[0])
+    for arrays, bases in ((in_rows, in_base), (out_rows, out_base)):
+        for k, p in enumerate(bases):
+            b.store(p, b.gep(arrays, [_index(k)]))
+    for seg in segments:
+        b.call(seg, [in_rows, out_rows, scratch])
     following = b.add(row, _index(1))
     row.add_incoming(following, b.block)
     b.cbranch(b.icmp_signed("<", following, end), loop, done)
@@ -324,8 +264,6 @@ def kernel_ir(spec: KernelSpec, fastmath: bool, data_offset: int, triple: str,
 def _with_segments(text: str, segments: list[str], declarations: dict[str, str]) -> str:
     """The module text with the segment functions defined (llvmlite declared them so
     ``rows`` could call them) and the math functions they use declared once."""
-    if not segments:
-        return text
     lines = [line for line in text.splitlines() if not line.startswith('declare void @"seg_')]
     declared = {line.split("@", 1)[1].split("(", 1)[0] for line in lines
                 if line.startswith("declare ")}

@@ -4,11 +4,15 @@ A lowering is ``Primitive.llvm(e, *args)``; ``e`` offers float64 arithmetic, ``c
 a math function by its C name (an LLVM intrinsic where one exists, else libm),
 comparisons and select. Keeping this vocabulary small keeps llvmlite out of the core
 and every operation's math in its one registry entry.
+
+Instructions are written as IR text lines: straight-line code over doubles needs no IR
+builder, and llvmlite's costs ~30 µs of Python per instruction (a third of a large
+kernel's compile time when it was used here).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import struct
 
 import llvmlite.ir as ir
 
@@ -27,55 +31,77 @@ PREDICATES = {"<": (True, "<"), "<=": (True, "<="), ">": (True, ">"), ">=": (Tru
                "==": (True, "=="), "!=": (False, "!="), "isnan": (False, "uno")}
 
 
+_ARITY = {"pow": 2}
+_FCMP = {("<", True): "olt", ("<=", True): "ole", (">", True): "ogt", (">=", True): "oge",
+         ("==", True): "oeq", ("!=", False): "une", ("uno", False): "uno"}
+
+
+def double(value: float) -> str:
+    """An exact double constant (LLVM's hexadecimal form: the IEEE bits)."""
+    return "0x%016X" % struct.unpack("<Q", struct.pack("<d", float(value)))[0]
+
+
 class Emitter:
-    """Builds float64 instructions into one IRBuilder."""
+    """Float64 instructions as IR lines; values are ``%tN`` names or constants."""
 
-    def __init__(self, builder: ir.IRBuilder, fastmath: bool):
-        self.b = builder
-        self.module = builder.module
-        self.flags = ("fast",) if fastmath else ()
+    def __init__(self, fastmath: bool):
+        self.lines: list[str] = []
+        self.declarations: dict[str, str] = {}   # symbol -> declare line
+        self.flags = "fast " if fastmath else ""
+        self._count = 0
 
-    def const(self, value: float) -> ir.Constant:
-        return ir.Constant(DOUBLE, float(value))
+    def fresh(self) -> str:
+        self._count += 1
+        return f"%t{self._count}"
 
-    def add(self, x: Any, y: Any) -> Any:
-        return self.b.fadd(x, y, flags=self.flags)
+    def emit(self, right: str) -> str:
+        name = self.fresh()
+        self.lines.append(f"  {name} = {right}")
+        return name
 
-    def sub(self, x: Any, y: Any) -> Any:
-        return self.b.fsub(x, y, flags=self.flags)
+    def const(self, value: float) -> str:
+        return double(value)
 
-    def mul(self, x: Any, y: Any) -> Any:
-        return self.b.fmul(x, y, flags=self.flags)
+    def add(self, x: str, y: str) -> str:
+        return self.emit(f"fadd {self.flags}double {x}, {y}")
 
-    def div(self, x: Any, y: Any) -> Any:
-        return self.b.fdiv(x, y, flags=self.flags)
+    def sub(self, x: str, y: str) -> str:
+        return self.emit(f"fsub {self.flags}double {x}, {y}")
 
-    def neg(self, x: Any) -> Any:
-        return self.b.fneg(x, flags=self.flags)
+    def mul(self, x: str, y: str) -> str:
+        return self.emit(f"fmul {self.flags}double {x}, {y}")
 
-    def call(self, name: str, *args: Any) -> Any:
-        return self.b.call(self.function(name, len(args)), list(args),
-                           fastmath=self.flags)
+    def div(self, x: str, y: str) -> str:
+        return self.emit(f"fdiv {self.flags}double {x}, {y}")
 
-    def function(self, name: str, arity: int) -> ir.Function:
+    def neg(self, x: str) -> str:
+        return self.emit(f"fneg {self.flags}double {x}")
+
+    def call(self, name: str, *args: str) -> str:
+        symbol = self.function(name, len(args))
+        operands = ", ".join(f"double {a}" for a in args)
+        return self.emit(f"call {self.flags}double @{symbol}({operands})")
+
+    def function(self, name: str, arity: int) -> str:
+        """The quoted symbol of a math function, declared once per module."""
         if name in INTRINSICS:
-            return self.module.declare_intrinsic(INTRINSICS[name], [DOUBLE])
-        if LIBM.get(name) != arity:
+            if _ARITY.get(name, 1) != arity:
+                raise ValueError(f"the LLVM backend knows no math function {name}/{arity}")
+            symbol = f'"{INTRINSICS[name]}.f64"'
+        elif LIBM.get(name) == arity:
+            symbol = f'"{name}"'
+        else:
             raise ValueError(f"the LLVM backend knows no math function {name}/{arity}")
-        existing = self.module.globals.get(name)
-        if existing is not None:
-            return existing
-        return ir.Function(self.module, ir.FunctionType(DOUBLE, [DOUBLE] * arity), name)
+        params = ", ".join(["double"] * arity)
+        self.declarations.setdefault(symbol, f"declare double @{symbol}({params})")
+        return symbol
 
-    def cmp(self, predicate: str, x: Any, y: Any) -> Any:
+    def cmp(self, predicate: str, x: str, y: str) -> str:
         ordered, op = PREDICATES[predicate]
-        if ordered:
-            return self.b.fcmp_ordered(op, x, y)
-        return self.b.fcmp_unordered(op, x, y)
+        return self.emit(f"fcmp {_FCMP[(op, ordered)]} double {x}, {y}")
 
-    def select(self, condition: Any, x: Any, y: Any) -> Any:
-        return self.b.select(condition, x, y)
+    def select(self, condition: str, x: str, y: str) -> str:
+        return self.emit(f"select i1 {condition}, double {x}, double {y}")
 
-    def flag(self, condition: Any) -> Any:
-        """A comparison as 1.0 / 0.0."""
-        return self.b.uitofp(condition, DOUBLE)
+    def flag(self, condition: str) -> str:
+        return self.emit(f"uitofp i1 {condition} to double")

@@ -16,12 +16,11 @@ import numpy as np
 
 from ..layout import F64, Block, Group
 from ..threads import MIN_ROWS_PER_THREAD, MIN_WORK_PER_THREAD, thread_pool
+from . import codegen, engine, pyentry
+from .codegen import KernelSpec, kernel_ir
 
 # Rows summed in one chain by reduce="sum"/"mean" (see LLVMRunner._reduce_rows).
 REDUCE_ROWS = 8192
-from . import engine
-from . import codegen, pyentry
-from .codegen import KernelSpec, kernel_ir
 
 class LLVMRunner:
     """Native entry points of one kernel."""

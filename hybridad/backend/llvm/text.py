@@ -1,105 +1,25 @@
-"""LLVM IR for segment functions written as text.
-
-llvmlite's IR builder costs ~30 µs of Python per instruction (object construction and
-name uniquing), which made IR construction a third of a large kernel's compile time.
-Segment bodies are straight-line code over doubles, so they are written here as
-formatted lines instead: ``TextEmitter`` offers the same vocabulary as
-:class:`~.emitter.Emitter` (the registry's lowerings run on either), and
-``segment_text`` writes one ``seg_k`` function in the form llvmlite's builder would.
-"""
+"""Segment functions as LLVM IR text: a kernel's body for one row, the DAG's nodes
+lowered through the registry with :class:`~.emitter.Emitter` (llvmlite's IR builder
+stays for the small entry points in codegen.py)."""
 
 from __future__ import annotations
 
-import struct
 from typing import Callable
 
 from ...core.expr import CONSTANT, SYMBOL, Expr
 from ...core.registry import PRIMITIVES
-from .emitter import INTRINSICS, LIBM, PREDICATES
-
-_ARITY = {"pow": 2}
-_FCMP = {("<", True): "olt", ("<=", True): "ole", (">", True): "ogt", (">=", True): "oge",
-         ("==", True): "oeq", ("!=", False): "une", ("uno", False): "uno"}
-
-
-def double(value: float) -> str:
-    """An exact double constant (LLVM's hexadecimal form: the IEEE bits)."""
-    return "0x%016X" % struct.unpack("<Q", struct.pack("<d", float(value)))[0]
-
-
-class TextEmitter:
-    """Float64 instructions as IR lines; values are ``%tN`` names or constants."""
-
-    def __init__(self, fastmath: bool):
-        self.lines: list[str] = []
-        self.declarations: dict[str, str] = {}   # symbol -> declare line
-        self.flags = "fast " if fastmath else ""
-        self._count = 0
-
-    def fresh(self) -> str:
-        self._count += 1
-        return f"%t{self._count}"
-
-    def emit(self, right: str) -> str:
-        name = self.fresh()
-        self.lines.append(f"  {name} = {right}")
-        return name
-
-    def const(self, value: float) -> str:
-        return double(value)
-
-    def add(self, x: str, y: str) -> str:
-        return self.emit(f"fadd {self.flags}double {x}, {y}")
-
-    def sub(self, x: str, y: str) -> str:
-        return self.emit(f"fsub {self.flags}double {x}, {y}")
-
-    def mul(self, x: str, y: str) -> str:
-        return self.emit(f"fmul {self.flags}double {x}, {y}")
-
-    def div(self, x: str, y: str) -> str:
-        return self.emit(f"fdiv {self.flags}double {x}, {y}")
-
-    def neg(self, x: str) -> str:
-        return self.emit(f"fneg {self.flags}double {x}")
-
-    def call(self, name: str, *args: str) -> str:
-        symbol = self.function(name, len(args))
-        operands = ", ".join(f"double {a}" for a in args)
-        return self.emit(f"call {self.flags}double @{symbol}({operands})")
-
-    def function(self, name: str, arity: int) -> str:
-        """The quoted symbol of a math function, declared once per module."""
-        if name in INTRINSICS:
-            if _ARITY.get(name, 1) != arity:
-                raise ValueError(f"the LLVM backend knows no math function {name}/{arity}")
-            symbol = f'"{INTRINSICS[name]}.f64"'
-        elif LIBM.get(name) == arity:
-            symbol = f'"{name}"'
-        else:
-            raise ValueError(f"the LLVM backend knows no math function {name}/{arity}")
-        params = ", ".join(["double"] * arity)
-        self.declarations.setdefault(symbol, f"declare double @{symbol}({params})")
-        return symbol
-
-    def cmp(self, predicate: str, x: str, y: str) -> str:
-        ordered, op = PREDICATES[predicate]
-        return self.emit(f"fcmp {_FCMP[(op, ordered)]} double {x}, {y}")
-
-    def select(self, condition: str, x: str, y: str) -> str:
-        return self.emit(f"select i1 {condition}, double {x}, double {y}")
-
-    def flag(self, condition: str) -> str:
-        return self.emit(f"uitofp i1 {condition} to double")
+from .emitter import Emitter, double
 
 
 def segment_text(name: str, nodes: list[Expr], leaf_stores: list[tuple[Expr, int, int]],
                  position: dict[Expr, tuple[int, int]],
                  outputs: dict[Expr, list[tuple[int, int]]], slot: dict[Expr, int],
-                 accumulate: tuple[bool, ...], e: TextEmitter) -> str:
+                 accumulate: tuple[bool, ...], e: Emitter, inline: bool = False) -> str:
     """``void name(double** in_rows, double** out_rows, double* scratch)``: compute
     ``nodes`` for one row, store outputs as they appear, spill what later segments read
-    (``slot``), do ``leaf_stores``. Declarations collect in ``e.declarations``."""
+    (``slot``), do ``leaf_stores``. Declarations collect in ``e.declarations``. A body
+    cut in several segments keeps them ``noinline`` (so LLVM compiles each on its own);
+    a whole body in one segment is ``alwaysinline``, becoming the loop body of ``rows``."""
     e.lines = []
     value: dict[Expr, str] = {}
     rows: dict[tuple[str, int], str] = {}
@@ -146,5 +66,6 @@ def segment_text(name: str, nodes: list[Expr], leaf_stores: list[tuple[Expr, int
         if node in slot:
             e.lines.append(f"  store double {v}, double* {element('%scratch', slot[node])}")
     body = "\n".join(e.lines)
+    attributes = "alwaysinline nounwind" if inline else "noinline nounwind"
     return (f'define internal void @"{name}"(double** %in, double** %out, double* %scratch)'
-            f" noinline nounwind\n{{\nentry:\n{body}\n  ret void\n}}\n")
+            f" {attributes}\n{{\nentry:\n{body}\n  ret void\n}}\n")
