@@ -2,43 +2,14 @@
 
 import re
 
+from dot_reader import check_syntax, edges, nodes
+
 import hybridad as hd
 from hybridad.core.dot import DERIVATIVE_COLOUR
 from hybridad.tape import Tape
 
 x1, x2 = hd.symbols("x1 x2")
 F = hd.log(x1) + x1 * x2 - hd.sin(x2)
-
-NODE = re.compile(r'^  (\w+) \[(.*)\];$')
-EDGE = re.compile(r'^  (\w+) -> (\w+)(?: \[(.*)\])?;$')
-ATTR = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def nodes(text):
-    found = {}
-    for line in text.splitlines():
-        m = NODE.match(line)
-        if m and m.group(1) not in ("node", "edge", "graph"):
-            found[m.group(1)] = dict(ATTR.findall(m.group(2)))
-    return found
-
-
-def edges(text):
-    found = []
-    for line in text.splitlines():
-        m = EDGE.match(line)
-        if m:
-            label = dict(ATTR.findall(m.group(3) or "")).get("label")
-            found.append((m.group(1), m.group(2), label))
-    return found
-
-
-def check_syntax(text):
-    assert text.startswith("digraph hybridad {\n") and text.endswith("}\n")
-    outside = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)  # drop the strings' contents
-    assert outside.count("{") == outside.count("}") == 1
-    for line in text.splitlines()[1:-1]:
-        assert line.startswith("  //") or NODE.match(line) or EDGE.match(line), line
 
 
 def instruction(found, formula):
