@@ -17,7 +17,7 @@ import numpy as np
 from ..calculus.diff import directional, weighted_adjoints
 from ..calculus.jacobian import hessian as symbolic_hessian
 from ..calculus.jacobian import jacobian as symbolic_jacobian
-from ..core.build import symarray
+from ..core.build import fresh_symarray
 from ..core.evaluate import evaluate
 from ..core.expr import Expr
 from ..tape import Tape
@@ -92,7 +92,8 @@ def _one() -> Expr:
 
 
 def _fresh_group(name: str, shape: tuple[int, ...]) -> Group:
-    symbols = symarray(f"_hd_{name}", shape if shape else (1,))
+    # fresh: a seed symbol must never be one of the expressions' own symbols
+    symbols = fresh_symarray(name, shape if shape else (1,))
     return Group(tuple(np.asarray(symbols, dtype=object).ravel()), shape)
 
 

@@ -10,13 +10,15 @@ over numpy (object) arrays and lists.
 
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
 from .expr import (
-    CONSTANT, SYMBOL, Constant, Expr, Operation, Symbol, constant, intern_op, is_number,
-    symbol,
+    CONSTANT, SYMBOL, Constant, Expr, Operation, Symbol, constant, intern_op, is_live_symbol,
+    is_number, symbol,
 )
 from .registry import PRIMITIVES
 
@@ -110,18 +112,113 @@ class ExprArray(np.ndarray):
 
     Plain object arrays run numpy's comparison, ``maximum`` and ``sign`` loops, which
     ask each element for a bool; on this subclass they build ``lt``/``maximum``/``sign``
-    nodes instead, so ``hd.where(v > 0, v, 0)`` works on a ``symarray``. Everything else
-    (``@``, ``np.sum``, slicing) behaves as on any object array and stays an ExprArray.
+    nodes instead, so ``hd.where(v > 0, v, 0)`` works on a ``symarray``. Reductions
+    (``np.sum``, ``np.prod``, ``np.max``, ``np.min`` with ``axis=``, ``keepdims=``,
+    ``initial=``) build balanced trees, and ``out=`` (so ``W += 1.0``) writes the new
+    expressions into the given array. Everything else (``@``, slicing) behaves as on
+    any object array and stays an ExprArray.
     """
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        plain = [np.asarray(i) if isinstance(i, ExprArray) else i for i in inputs]
-        function = _UFUNCS.get(ufunc)
-        if method == "__call__" and function is not None and not kwargs:
-            result = function(*plain)
-        else:
-            result = getattr(ufunc, method)(*plain, **kwargs)
-        return result.view(ExprArray) if isinstance(result, np.ndarray) else result
+        return _dispatch_ufunc(ufunc, method, inputs, kwargs)
+
+
+def _plain(value: Any) -> Any:
+    """An ExprArray as a plain object array (numpy then never calls us back)."""
+    return value.view(np.ndarray) if isinstance(value, ExprArray) else value
+
+
+def _dispatch_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any:
+    """A numpy ufunc call on expressions (scalar Exprs count as 0-d arrays): elementwise
+    calls build nodes, reductions build balanced trees, ``out=`` is written in place."""
+    out = kwargs.pop("out", None)
+    if out is Ellipsis:    # numpy's "always return an array, even 0-d"
+        result = _dispatch_ufunc(ufunc, method, inputs, kwargs)
+        return np.asarray(result, dtype=object).view(ExprArray)
+    plain = [_plain(i) for i in inputs]
+    function = _UFUNCS.get(ufunc)
+    if method == "__call__" and function is not None and not kwargs:
+        result = function(*plain)
+        if isinstance(result, Expr) and any(isinstance(p, np.ndarray) for p in plain):
+            # a 0-d array took part: stay a 0-d array (numpy's ``out=...`` asks for one
+            # and is not passed on to overrides; np.var relies on it)
+            result = np.asarray(result, dtype=object)
+    elif method == "reduce" and ufunc in _REDUCTIONS and _tree_reducible(kwargs):
+        result = _reduce(_REDUCTIONS[ufunc], ufunc.__name__, plain[0], **kwargs)
+    else:
+        # numpy's own object loops, which apply Python operators to the elements
+        arrays = [np.asarray(p, dtype=object) if isinstance(p, Expr) else p for p in plain]
+        if out is not None:
+            kwargs["out"] = tuple(_plain(o) for o in out)
+        result = getattr(ufunc, method)(*arrays, **kwargs)
+        if out is not None:
+            return out[0] if len(out) == 1 else out
+        return _wrap(result)
+    if out is not None:
+        if len(out) != 1:
+            raise TypeError(f"{ufunc.__name__}: expected one output array, got {len(out)}")
+        _plain(out[0])[...] = result
+        return out[0]
+    return _wrap(result)
+
+
+def _wrap(result: Any) -> Any:
+    if isinstance(result, np.ndarray) and result.dtype == object:
+        return result.view(ExprArray)
+    return result
+
+
+_REDUCTIONS = {np.add: "add", np.multiply: "mul", np.maximum: "maximum",
+               np.minimum: "minimum"}
+_IDENTITIES = {"add": 0.0, "mul": 1.0}
+_NO_INITIAL = getattr(np, "_NoValue", None)
+_AxisError = getattr(np, "exceptions", np).AxisError
+
+
+def _tree_reducible(kwargs: dict) -> bool:
+    dtype = kwargs.get("dtype")
+    return (dtype is None or np.dtype(dtype) == object) and kwargs.get("where", True) is True
+
+
+def _reduce(name: str, ufunc_name: str, values: Any, axis: Any = 0, dtype: Any = None,
+            keepdims: bool = False, initial: Any = _NO_INITIAL, where: Any = True) -> Any:
+    """``ufunc.reduce`` over object arrays as a balanced tree of ``name`` nodes, with
+    numpy's semantics for axes (a 0-d array reduces over no axis), ``keepdims``,
+    ``initial`` and empty reductions."""
+    arr = np.asarray(values, dtype=object)
+    axes = _normalize_axes(axis, arr.ndim)
+    kept = [d for d in range(arr.ndim) if d not in axes]
+    length = math.prod(arr.shape[d] for d in axes)
+    moved = np.transpose(arr, kept + list(axes)).reshape(
+        tuple(arr.shape[d] for d in kept) + (length,))
+    out = np.empty(moved.shape[:-1], dtype=object)
+    for index in np.ndindex(*out.shape):
+        terms = [as_expr(v) for v in moved[index]]
+        if initial is not _NO_INITIAL and initial is not None:
+            terms.insert(0, as_expr(initial))
+        if not terms:
+            if name not in _IDENTITIES:
+                raise ValueError(f"zero-size array to reduction operation {ufunc_name} "
+                                 "which has no identity")
+            terms = [constant(_IDENTITIES[name])]
+        out[index] = _pairwise(name, terms)
+    if keepdims:
+        out = out.reshape(tuple(1 if d in axes else n for d, n in enumerate(arr.shape)))
+    return out if out.ndim else out[()]
+
+
+def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    normal = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise _AxisError(int(a), ndim)
+        normal.append(int(a) % ndim)
+    if len(set(normal)) != len(normal):
+        raise ValueError(f"duplicate value in 'axis': {axis}")
+    return tuple(normal)
 
 
 def _unary(name: str, doc: str) -> Callable[[ExprLike], Any]:
@@ -218,12 +315,38 @@ def symarray(prefix: str, shape: int | tuple[int, ...]) -> np.ndarray:
     return out.view(ExprArray)
 
 
+_fresh_serials = itertools.count(1)
+
+
+def fresh_symarray(hint: str, shape: tuple[int, ...]) -> Any:
+    """Symbols of ``shape`` that no live expression uses yet (a 0-d shape gives one
+    Symbol), named ``_t<n>_<hint>_i_j...``.
+
+    Every trace of a Python function gets its own: symbols are interned by name, so two
+    traces (a transform inside another's trace) or a trace and the user's own symbols
+    that shared names would silently become the same variable.
+    """
+    while True:
+        prefix = f"_t{next(_fresh_serials)}_{hint}"
+        names = [prefix] if shape == () else [
+            "_".join([prefix, *map(str, index)]) for index in np.ndindex(*shape)]
+        if not any(is_live_symbol(name) for name in names):
+            break
+    if shape == ():
+        return symbol(prefix)
+    out = np.empty(len(names), dtype=object)
+    out[:] = [symbol(name) for name in names]
+    return out.reshape(shape).view(ExprArray)
+
+
 def _pairwise_sum(terms: list[Expr]) -> Expr:
+    return _pairwise("add", terms) if terms else ZERO
+
+
+def _pairwise(name: str, terms: list[Expr]) -> Expr:
     # Balanced reduction: depth log2(n) instead of n, and the pairwise rounding of numpy.
-    if not terms:
-        return ZERO
     while len(terms) > 1:
-        paired = [apply("add", terms[i], terms[i + 1]) for i in range(0, len(terms) - 1, 2)]
+        paired = [apply(name, terms[i], terms[i + 1]) for i in range(0, len(terms) - 1, 2)]
         if len(terms) % 2:
             paired.append(terms[-1])
         terms = paired
@@ -317,11 +440,11 @@ _UFUNCS: dict[Any, Callable[..., Any]] = {
 
 
 def _array_ufunc(self: Expr, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
-    """numpy ufuncs on an Expr (``np.sin(x)``, ``np.float64(2) * x``) build nodes."""
-    function = _UFUNCS.get(ufunc)
-    if method != "__call__" or function is None or kwargs:
+    """numpy ufuncs on an Expr (``np.sin(x)``, ``np.float64(2) * x``) build nodes; an Expr
+    is a 0-d array to reductions (``np.sum(x)``, ``np.max(x)`` give x) and ``out=``."""
+    if method == "__call__" and (_UFUNCS.get(ufunc) is None or set(kwargs) - {"out"}):
         return NotImplemented
-    return function(*inputs)
+    return _dispatch_ufunc(ufunc, method, inputs, kwargs)
 
 
 Expr.__array_ufunc__ = _array_ufunc  # type: ignore[attr-defined]

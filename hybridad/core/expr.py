@@ -182,6 +182,11 @@ def symbol(name: str) -> Symbol:
     return node if node is not None else _new(Symbol, SYMBOL, (), name, key)
 
 
+def is_live_symbol(name: str) -> bool:
+    """Whether a symbol called ``name`` exists now (some live expression may use it)."""
+    return (SYMBOL, (), name) in _table
+
+
 def constant(value: float) -> Constant:
     """The interned constant with this float64 value (all NaNs share one node)."""
     value = float(value)

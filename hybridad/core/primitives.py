@@ -253,8 +253,25 @@ DIV = _binary_op("div", np.true_divide,
                  "/", 2, _simplify_div, lambda s, x, y: x / y, F.SMOOTH,
                  (WIDE, POSITIVE),
     llvm=lambda e, x, y: e.div(x, y))
-POW = _binary_op("pow", np.power,
-                 (lambda x, y, out: y * b.power(x, y - ONE), lambda x, y, out: out * b.log(x)),
+def _pow_base_partial(x: Expr, y: Expr, out: Expr) -> Expr:
+    """d x**y / dx = y x**(y-1), and 0 where y == 0 (x**0 is 1 for every x, but the
+    product is 0 * inf = nan at x = 0). Folds to y x**(y-1) for a constant y != 0."""
+    return b.where(_is_zero(y), ZERO, y * b.power(x, y - ONE))
+
+
+def _pow_exponent_partial(x: Expr, y: Expr, out: Expr) -> Expr:
+    """d x**y / dy = x**y log x, with log x read as 0 where x == 0, as JAX and autograd
+    do: 0 for y > 0 (the limit, not 0 * -inf = nan), 0 at y = 0 and nan for y < 0
+    (inf * 0). Folds to out * log(x) for a constant x != 0."""
+    return out * b.log(b.where(_is_zero(x), ONE, x))
+
+
+def _is_zero(x: Expr) -> Expr:
+    """1.0 where x == 0 (either sign), else 0.0; nan compares false."""
+    return b.less_equal(b.abs(x), ZERO)
+
+
+POW = _binary_op("pow", np.power, (_pow_base_partial, _pow_exponent_partial),
                  "**", 4, _simplify_pow, lambda s, x, y: s.Pow(x, y), F.SMOOTH,
                  (POSITIVE, (-2.5, 2.5)), right_assoc=True,
     llvm=lambda e, x, y: e.call("pow", x, y))

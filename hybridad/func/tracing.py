@@ -1,26 +1,70 @@
-"""Tracing: run a Python function once on symbols to get its expression DAG."""
+"""Tracing: run a Python function once on symbols to get its expression DAG.
+
+Every trace runs the function on *fresh* symbols (never shared with another trace or
+with the user's own symbols) and records them before the call, so a function that
+writes into its argument array cannot change what the inputs were. While a trace runs,
+:func:`inside_trace` is true: a transform called from the traced function then works
+on expressions (its own fresh symbols, bound afterwards to the values it was called
+with) instead of compiling a kernel, which keeps nested derivatives free of
+perturbation confusion (Siskind & Pearlmutter, "Perturbation confusion and referential
+transparency", 2005).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+import threading
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from ..core.build import as_expr, symarray
+from ..core.build import as_expr, fresh_symarray, symarray
 from ..core.expr import Expr
 from ..errors import TracingError
 
+_state = threading.local()
 
-def trace(fun: Callable[..., Any], shape: tuple[int, ...], prefix: str = "x"
+
+def inside_trace() -> bool:
+    """Whether this thread is running a function on symbols for a trace."""
+    return getattr(_state, "depth", 0) > 0
+
+
+@contextlib.contextmanager
+def tracing() -> Iterator[None]:
+    """Mark this thread as tracing for the duration of the block (nests)."""
+    _state.depth = getattr(_state, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _state.depth -= 1
+
+
+def fresh_inputs(shapes: tuple[tuple[int, ...], ...], hint: str = "a"
+                 ) -> tuple[list[Any], list[list[Expr]]]:
+    """Fresh symbols for arguments of ``shapes``: (one symbol or symbol array per
+    argument, the flat list of each argument's symbols recorded now)."""
+    symbols = [fresh_symarray(f"{hint}{k}", shape) for k, shape in enumerate(shapes)]
+    return symbols, [list(np.ravel(np.asarray(s, dtype=object))) for s in symbols]
+
+
+def trace(fun: Callable[..., Any], shape: tuple[int, ...], prefix: str | None = None
           ) -> tuple[np.ndarray, Any]:
     """Call ``fun`` on an object array of Symbols of ``shape``; return (inputs, output).
 
-    The function must use hybridad functions or numpy ufuncs on the object array;
-    Python ``if`` on a traced value raises :class:`TracingError` pointing to
-    ``hd.where``. The output is an Expr or an object array of Exprs.
+    The symbols are fresh (``prefix=None``) or named ``prefix_i_j...``. The returned
+    inputs are the symbols as they were before the call, even if ``fun`` assigned into
+    its argument. The function must use hybridad functions or numpy ufuncs on the
+    object array; Python ``if`` on a traced value raises :class:`TracingError` pointing
+    to ``hd.where``. The output is an Expr or an object array of Exprs.
     """
-    inputs = symarray(prefix, shape) if shape else symarray(prefix, (1,))[0]
-    output = fun(inputs)
+    if prefix is None:
+        inputs = fresh_symarray("x", tuple(shape))
+    else:
+        inputs = symarray(prefix, shape) if shape else symarray(prefix, (1,))[0]
+    argument = inputs.copy() if isinstance(inputs, np.ndarray) else inputs
+    with tracing():
+        output = fun(argument)
     return inputs, _as_output(output)
 
 

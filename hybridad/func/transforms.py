@@ -1,27 +1,44 @@
 """JAX / torch.func-style transforms of Python callables, compiled or on tapes.
 
-A function is traced once per signature of input shapes: each positional argument
-becomes a symbol array of its shape (``a0_0``, ``a1_2_3``, ...) and the function runs on
-those. Later calls only evaluate: by default through LLVM kernels (``hd.lambdify``, one
-per kind of result, compiled on first use), with ``backend="tape"`` on a
-:class:`~hybridad.tape.Tape`. Called with symbolic arguments (inside another transform,
-e.g. ``vmap(grad(f))``), a transform returns expressions instead, so transforms compose.
+A function is traced once per signature of input shapes (and keyword arguments): each
+positional argument becomes an array of fresh symbols of its shape and the function
+runs on those. Later calls only evaluate: by default through LLVM kernels
+(``hd.lambdify``, one per kind of result, compiled on first use), with
+``backend="tape"`` on a :class:`~hybridad.tape.Tape`.
+
+Called inside another transform's trace (or with symbolic arguments), a transform
+returns expressions instead, so transforms compose: it runs the function on its *own*
+fresh symbols, differentiates with respect to those, and only then binds them to the
+values it was called with. A value the inner function closes over therefore stays a
+constant of the inner derivative (no perturbation confusion), and ``grad(f)(2.0)``
+inside a trace of ``g`` gives an expression of ``g``'s inputs when ``f`` closes over
+them, or plain numbers when it does not.
+
+Keyword arguments are passed through to the function and never differentiated (as in
+JAX); each distinct set of keyword values is its own trace (arrays are told apart by
+content). ``vmap`` maps keyword arguments over their leading axis, as JAX does.
 """
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..calculus.diff import directional, weighted_adjoints
 from ..calculus.jacobian import gradient as symbolic_gradient
 from ..calculus.jacobian import jacobian as symbolic_jacobian
-from ..core.build import as_expr, symarray
+from ..core.build import as_expr
 from ..core.expr import Expr
+from ..core.substitute import substitute
+from ..core.traverse import topo_order
 from ..errors import TracingError
 from ..backend import Kernel, lambdify
 from ..tape import Tape
+from .tracing import fresh_inputs, inside_trace, tracing
 
 Argnums = int | Sequence[int]
 
@@ -30,19 +47,21 @@ class Traced:
     """One trace of ``fun`` for one signature: structure of outputs and the tape."""
 
     def __init__(self, fun: Callable[..., Any], shapes: tuple[tuple[int, ...], ...],
-                 backend: str = "llvm"):
+                 backend: str = "llvm", kwargs: dict[str, Any] | None = None):
         self.shapes, self.backend = shapes, backend
         self._tape: Tape | None = None
         self._kernels: dict[tuple, Kernel] = {}
-        self.symbols = [_symbols_for(k, shape) for k, shape in enumerate(shapes)]
-        out = fun(*self.symbols)
+        # the inputs are recorded before the call: fun gets copies it may write into
+        self.symbols, flat = fresh_inputs(shapes)
+        self.inputs = [s for group in flat for s in group]
+        with tracing():
+            out = fun(*[_copy(s) for s in self.symbols], **(kwargs or {}))
         self.is_tuple = isinstance(out, tuple)
         parts = list(out) if self.is_tuple else [out]
         self.out_shapes = [np.shape(p) for p in parts]
-        self.outputs = [as_expr(e) for p in parts for e in np.ravel(_as_object(p))]
-        self.inputs = [s for sym in self.symbols for s in np.ravel(_as_object(sym))]
+        self.outputs = [_output_expr(e) for p in parts for e in np.ravel(_as_object(p))]
+        _check_closed(self.outputs, self.inputs)
         self.offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
-
     # -- evaluation through the backend (x flat: (n,), or (batch, n) for evaluate) -------
     @property
     def tape(self) -> Tape:
@@ -121,8 +140,29 @@ class Traced:
         return tuple(parts) if self.is_tuple else parts[0]
 
 
-def _symbols_for(k: int, shape: tuple[int, ...]) -> Any:
-    return symarray(f"a{k}", (1,))[0] if shape == () else symarray(f"a{k}", shape)
+def _copy(symbols: Any) -> Any:
+    return symbols.copy() if isinstance(symbols, np.ndarray) else symbols
+
+
+def _output_expr(value: Any) -> Expr:
+    try:
+        return as_expr(value)
+    except TypeError as error:
+        raise TracingError(f"a traced function must return expressions or numbers (or "
+                           f"arrays or tuples of them): {error}") from None
+
+
+def _check_closed(outputs: list[Expr], inputs: list[Expr]) -> None:
+    """A trace's outputs may only use its own inputs: a free symbol means the function
+    closed over a symbolic value made elsewhere, which no kernel can be given."""
+    own = set(inputs)
+    stray = sorted({n.param for n in topo_order(outputs) if n.is_symbol and n not in own})
+    if stray:
+        shown = ", ".join(stray[:5]) + (", ..." if len(stray) > 5 else "")
+        raise TracingError(
+            f"the traced function's result uses symbols that are not its arguments "
+            f"({shown}); pass symbolic values as arguments, or call the transform inside "
+            f"the trace that made them")
 
 
 def _as_object(value: Any) -> np.ndarray:
@@ -138,9 +178,20 @@ def _is_symbolic(args: Sequence[Any]) -> bool:
 def _holds_expr(arg: Any) -> bool:
     if isinstance(arg, np.ndarray) and arg.dtype != object:
         return False
-    if isinstance(arg, (float, int, np.floating, np.integer)):
+    if isinstance(arg, (float, int, np.floating, np.integer, str, bool, type(None))):
         return False
-    return any(isinstance(e, Expr) for e in np.ravel(_as_object(arg)))
+    if isinstance(arg, Expr):
+        return True
+    try:
+        return any(isinstance(e, Expr) for e in np.ravel(_as_object(arg)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _symbolic_call(args: Sequence[Any], kwargs: dict[str, Any]) -> bool:
+    """Whether a transform must answer with expressions: it runs inside a trace, or
+    some argument (positional or keyword) is symbolic."""
+    return inside_trace() or _is_symbolic(args) or _is_symbolic(list(kwargs.values()))
 
 
 def _check_numeric(args: Sequence[Any], name: str) -> None:
@@ -151,23 +202,133 @@ def _check_numeric(args: Sequence[Any], name: str) -> None:
                             f"got {type(a).__name__} of dtype {np.asarray(a).dtype}")
 
 
+def _static_key(value: Any) -> Any:
+    """A hashable stand-in for a keyword value (arrays by dtype, shape and a digest of
+    their bytes), or None when the value cannot be told apart reliably."""
+    if isinstance(value, np.ndarray):
+        if value.dtype == object:
+            return None
+        digest = hashlib.blake2b(np.ascontiguousarray(value).tobytes(), digest_size=16)
+        return ("ndarray", value.dtype.str, value.shape, digest.digest())
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return (type(value), value)
+
+
 class _Cache:
-    """Traces of one function, keyed by the shapes of its arguments."""
+    """Traces of one function, keyed by the shapes of its arguments and the values of
+    its keyword arguments (the most recent ``MAX_TRACES`` kept)."""
+
+    MAX_TRACES = 64
 
     def __init__(self, fun: Callable[..., Any], backend: str = "llvm"):
         if backend not in ("llvm", "tape"):
             raise ValueError(f"backend must be 'llvm' or 'tape', got {backend!r}")
         self.fun, self.backend = fun, backend
-        self.traces: dict[tuple, Traced] = {}
+        self.traces: collections.OrderedDict[tuple, Traced] = collections.OrderedDict()
         self.trace_count = 0
 
-    def get(self, args: Sequence[Any], name: str) -> Traced:
+    def get(self, args: Sequence[Any], name: str, kwargs: dict[str, Any] | None = None
+            ) -> Traced:
         _check_numeric(args, name)
-        key = tuple(np.shape(a) for a in args)
-        if key not in self.traces:
-            self.traces[key] = Traced(self.fun, key, self.backend)
-            self.trace_count += 1
-        return self.traces[key]
+        kwargs = kwargs or {}
+        shapes = tuple(np.shape(a) for a in args)
+        keys = tuple((k, _static_key(v)) for k, v in sorted(kwargs.items()))
+        cacheable = all(key is not None for _, key in keys)
+        key = (shapes, keys)
+        if cacheable and key in self.traces:
+            self.traces.move_to_end(key)
+            return self.traces[key]
+        traced = Traced(self.fun, shapes, self.backend, kwargs)
+        self.trace_count += 1
+        if cacheable:
+            self.traces[key] = traced
+            if len(self.traces) > self.MAX_TRACES:
+                self.traces.popitem(last=False)
+        return traced
+
+
+class _Nested:
+    """A transform called inside a trace: ``fun`` run once on its own fresh symbols.
+
+    Derivatives are taken with respect to those symbols; :meth:`bind` then replaces
+    them by the values the transform was called with (numbers or expressions of the
+    enclosing trace). Results that bind to constants come back as numpy floats.
+    """
+
+    def __init__(self, fun: Callable[..., Any], shapes: Sequence[tuple[int, ...]],
+                 kwargs: dict[str, Any]):
+        self.symbols, self.flat = fresh_inputs(tuple(shapes), hint="n")
+        with tracing():
+            self.out = fun(*[_copy(s) for s in self.symbols], **kwargs)
+        self.parts, self.is_tuple = _output_parts(self.out)
+        self.flat_out = [_output_expr(e) for p in self.parts for e in p.ravel()]
+
+    @classmethod
+    def of(cls, fun: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any]
+           ) -> "_Nested":
+        return cls(fun, [np.shape(a) for a in args], kwargs)
+
+    def inputs(self, argnums: Sequence[int] | None = None) -> list[Expr]:
+        nums = range(len(self.flat)) if argnums is None else argnums
+        return [s for k in nums for s in self.flat[k]]
+
+    def structure(self, flat: np.ndarray, trailing: tuple[int, ...] = ()) -> Any:
+        """Split an object array of shape (m,) + ``trailing`` (one entry per flat
+        output) into the function's output structure."""
+        pieces, start = [], 0
+        for part in self.parts:
+            pieces.append(flat[start:start + part.size].reshape(part.shape + trailing))
+            start += part.size
+        return tuple(pieces) if self.is_tuple else pieces[0]
+
+    def bind(self, tree: Any, args: Sequence[Any]) -> Any:
+        """``tree`` (an Expr, array or tuple of them) with this call's symbols replaced by
+        ``args``; constant leaves become numpy floats."""
+        mapping = {s: as_expr(v) for group, a in zip(self.flat, args, strict=True)
+                   for s, v in zip(group, _as_object(a).ravel(), strict=True)}
+        leaves, rebuild = _flatten(tree)
+        sizes = [leaf.size for leaf in leaves]
+        flat = substitute([as_expr(e) for leaf in leaves for e in leaf.ravel()], mapping)
+        bound, start = [], 0
+        for leaf, size in zip(leaves, sizes, strict=True):
+            bound.append(_concrete(_object_vector(flat[start:start + size]).reshape(
+                leaf.shape)))
+            start += size
+        return rebuild(bound)
+
+
+def _object_vector(items: Sequence[Any]) -> np.ndarray:
+    out = np.empty(len(items), dtype=object)
+    out[:] = list(items)
+    return out
+
+
+def _flatten(tree: Any) -> tuple[list[np.ndarray], Callable[[list[Any]], Any]]:
+    """Leaves of a (shallow) tuple tree as object arrays, and how to put them back."""
+    if isinstance(tree, tuple):
+        children = [_flatten(t) for t in tree]
+        counts = [len(leaves) for leaves, _ in children]
+
+        def rebuild(values: list[Any]) -> Any:
+            out, start = [], 0
+            for (_, child), count in zip(children, counts, strict=True):
+                out.append(child(values[start:start + count]))
+                start += count
+            return tuple(out)
+
+        return [leaf for leaves, _ in children for leaf in leaves], rebuild
+    return [_as_object(tree)], lambda values: values[0]
+
+
+def _concrete(block: np.ndarray) -> Any:
+    """Constants as float64 (a 0-d block as a numpy scalar), expressions as they are."""
+    if all(isinstance(e, Expr) and e.is_constant for e in block.ravel()):
+        values = np.array([e.param for e in block.ravel()], dtype=np.float64)
+        return values.reshape(block.shape)[()]
+    return block[()] if block.ndim == 0 else block
 
 
 def _argnum_list(argnums: Argnums, n_args: int, name: str) -> list[int]:
@@ -183,23 +344,32 @@ def _pick(values: list[Any], argnums: Argnums) -> Any:
 
 
 # -- symbolic paths (a transform called inside another transform's trace) --------------
-def _symbolic_output(fun: Callable[..., Any], args: Sequence[Any]) -> Expr:
-    out = fun(*args)
+def _scalar_output(out: Any, name: str = "grad") -> Expr:
     if isinstance(out, tuple) or np.shape(out) != ():
-        raise TypeError(f"grad requires a scalar output, got shape {np.shape(out)}; "
+        shape = "a tuple" if isinstance(out, tuple) else f"shape {np.shape(out)}"
+        raise TypeError(f"{name} requires a scalar output, got {shape}; "
                         "use jacrev or jacfwd for array outputs")
-    return as_expr(out)
+    return _output_expr(out)
 
 
-def _symbolic_grad(fun: Callable[..., Any], args: Sequence[Any], argnums: Argnums) -> Any:
-    out = _symbolic_output(fun, args)
-    grads = []
-    for a in _argnum_list(argnums, len(args), "grad"):
-        wrt = _as_object(args[a])
-        grads.append(symbolic_gradient(out, list(np.ravel(wrt))).reshape(wrt.shape)[()]
-                     if wrt.ndim == 0 else symbolic_gradient(out, list(wrt.ravel()))
-                     .reshape(wrt.shape))
-    return _pick(grads, argnums)
+def _symbolic_value_and_grad(fun: Callable[..., Any], args: Sequence[Any],
+                             kwargs: dict[str, Any], argnums: Argnums) -> tuple[Any, Any]:
+    nested = _Nested.of(fun, args, kwargs)
+    out = _scalar_output(nested.out)
+    grads = [symbolic_gradient(out, nested.flat[a]).reshape(np.shape(args[a]))
+             for a in _argnum_list(argnums, len(args), "grad")]
+    value, bound = nested.bind((out, tuple(grads)), args)
+    return value, _pick(list(bound), argnums)
+
+
+def _symbolic_jacobian(fun: Callable[..., Any], args: Sequence[Any],
+                       kwargs: dict[str, Any], argnums: Argnums, mode: str) -> Any:
+    nested = _Nested.of(fun, args, kwargs)
+    results = []
+    for a in _argnum_list(argnums, len(args), "jacobian"):
+        jac = symbolic_jacobian(nested.flat_out, nested.flat[a], mode=mode)
+        results.append(nested.structure(jac, np.shape(args[a])))
+    return _pick(list(nested.bind(tuple(results), args)), argnums)
 
 
 # -- public transforms -------------------------------------------------------------------
@@ -214,10 +384,11 @@ def jit(fun: Callable[..., Any], backend: str = "llvm") -> Callable[..., Any]:
     """
     cache = _Cache(fun, backend)
 
-    def compiled(*args: Any) -> Any:
-        if _is_symbolic(args):
-            return fun(*args)
-        traced = cache.get(args, "jit")
+    def compiled(*args: Any, **kwargs: Any) -> Any:
+        if _symbolic_call(args, kwargs):
+            nested = _Nested.of(fun, args, kwargs)
+            return nested.bind(nested.out, args)
+        traced = cache.get(args, "jit", kwargs)
         return traced.structure(traced.evaluate(traced.flat_input(args)))
 
     compiled.cache = cache  # type: ignore[attr-defined]
@@ -227,21 +398,22 @@ def jit(fun: Callable[..., Any], backend: str = "llvm") -> Callable[..., Any]:
 def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str = "llvm"
                    ) -> Callable[..., Any]:
     """(value, gradient) of a scalar function from one compiled kernel (or one reverse
-    tape sweep); gradients have the shapes of the arguments selected by ``argnums``."""
+    tape sweep); gradients have the shapes of the arguments selected by ``argnums``.
+    Keyword arguments are passed to ``fun`` and not differentiated."""
     cache = _Cache(fun, backend)
 
-    def transformed(*args: Any) -> Any:
-        if _is_symbolic(args):
-            return as_expr(fun(*args)), _symbolic_grad(fun, args, argnums)
-        traced = cache.get(args, "grad")
+    def transformed(*args: Any, **kwargs: Any) -> Any:
+        if _symbolic_call(args, kwargs):
+            return _symbolic_value_and_grad(fun, args, kwargs, argnums)
+        nums = _argnum_list(argnums, len(args), "grad")
+        traced = cache.get(args, "grad", kwargs)
         if len(traced.outputs) != 1 or traced.out_shapes != [()]:
             raise TypeError(f"grad requires a scalar output, got shape "
                             f"{traced.out_shapes[0] if traced.out_shapes else ()}; "
                             "use jacrev or jacfwd for array outputs")
         x = traced.flat_input(args)
         value, adjoints = traced.value_and_gradient(x)
-        grads = [adjoints[traced.columns(a)].reshape(traced.shapes[a])[()]
-                 for a in _argnum_list(argnums, len(args), "grad")]
+        grads = [adjoints[traced.columns(a)].reshape(traced.shapes[a])[()] for a in nums]
         return value, _pick(grads, argnums)
 
     transformed.cache = cache  # type: ignore[attr-defined]
@@ -260,8 +432,8 @@ def grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str = "llvm"
     """
     both = value_and_grad(fun, argnums, backend)
 
-    def transformed(*args: Any) -> Any:
-        return both(*args)[1]
+    def transformed(*args: Any, **kwargs: Any) -> Any:
+        return both(*args, **kwargs)[1]
 
     transformed.cache = both.cache  # type: ignore[attr-defined]
     return transformed
@@ -277,29 +449,18 @@ def jacobian(fun: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto",
                          f"{mode!r}")
     cache = _Cache(fun, backend)
 
-    def transformed(*args: Any) -> Any:
-        if _is_symbolic(args):
-            return _symbolic_jacobian(fun, args, argnums)
-        traced = cache.get(args, "jacobian")
+    def transformed(*args: Any, **kwargs: Any) -> Any:
+        if _symbolic_call(args, kwargs):
+            return _symbolic_jacobian(fun, args, kwargs, argnums, mode)
+        nums = _argnum_list(argnums, len(args), "jacobian")
+        traced = cache.get(args, "jacobian", kwargs)
         full = traced.jacobian(traced.flat_input(args), mode)
-        results = []
-        for a in _argnum_list(argnums, len(args), "jacobian"):
-            block = full[:, traced.columns(a)]
-            results.append(traced.structure(block, traced.shapes[a]))
+        results = [traced.structure(full[:, traced.columns(a)], traced.shapes[a])
+                   for a in nums]
         return _pick(results, argnums)
 
     transformed.cache = cache  # type: ignore[attr-defined]
     return transformed
-
-
-def _symbolic_jacobian(fun: Callable[..., Any], args: Sequence[Any], argnums: Argnums) -> Any:
-    out = _as_object(fun(*args))
-    results = []
-    for a in _argnum_list(argnums, len(args), "jacobian"):
-        wrt = _as_object(args[a])
-        jac = symbolic_jacobian(list(out.ravel()), list(wrt.ravel()))
-        results.append(jac.reshape(out.shape + wrt.shape))
-    return _pick(results, argnums)
 
 
 def jacfwd(fun: Callable[..., Any], argnums: Argnums = 0, backend: str = "llvm"
@@ -320,18 +481,23 @@ def hessian(fun: Callable[..., Any], argnums: int = 0, backend: str = "llvm"
     return jacfwd(grad(fun, argnums, backend), argnums, backend)
 
 
-def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
-        backend: str = "llvm") -> tuple[Any, Any]:
-    """(fun(*primals), J · tangents) by one forward sweep, as ``jax.jvp``."""
+def _check_tangents(primals: Sequence[Any], tangents: Sequence[Any]) -> None:
     if len(primals) != len(tangents):
         raise ValueError(f"jvp: {len(primals)} primals but {len(tangents)} tangents")
     for k, (p, t) in enumerate(zip(primals, tangents, strict=True)):
         if np.shape(p) != np.shape(t):
             raise ValueError(f"jvp: tangent {k} must have shape {np.shape(p)}, "
                              f"got {np.shape(t)}")
-    if _is_symbolic(tuple(primals) + tuple(tangents)):
+
+
+def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
+        backend: str = "llvm") -> tuple[Any, Any]:
+    """(fun(*primals), J · tangents) by one forward sweep, as ``jax.jvp``."""
+    primals, tangents = tuple(primals), tuple(tangents)
+    _check_tangents(primals, tangents)
+    if _symbolic_call(primals + tangents, {}):
         return _symbolic_jvp(fun, primals, tangents)
-    traced = _Cache(fun, backend).get(tuple(primals), "jvp")
+    traced = _Cache(fun, backend).get(primals, "jvp")
     values, dots = traced.jvp(traced.flat_input(primals), traced.flat_input(tangents))
     return traced.structure(values), traced.structure(dots)
 
@@ -340,7 +506,7 @@ def vjp(fun: Callable[..., Any], *primals: Any, backend: str = "llvm"
         ) -> tuple[Any, Callable[[Any], tuple]]:
     """(fun(*primals), vjp_fn) as ``jax.vjp``: vjp_fn(cotangent) returns one cotangent
     per primal, each of the primal's shape."""
-    if _is_symbolic(primals):
+    if _symbolic_call(primals, {}):
         return _symbolic_vjp(fun, primals)
     traced = _Cache(fun, backend).get(primals, "vjp")
     x = traced.flat_input(primals)
@@ -366,56 +532,67 @@ def _output_parts(out: Any) -> tuple[list[np.ndarray], bool]:
 
 def _symbolic_jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
                   ) -> tuple[Any, Any]:
-    """(out, J · tangents) as expressions: Σ_k Jacobian block k · tangent k."""
-    out = fun(*primals)
-    parts, is_tuple = _output_parts(out)
-    flat_out = [as_expr(e) for p in parts for e in p.ravel()]
-    total = np.zeros(len(flat_out), dtype=object)
-    for p, t in zip(primals, tangents, strict=True):
-        jac = symbolic_jacobian(flat_out, list(_as_object(p).ravel()))
-        total = total + jac.dot(_as_object(t).ravel())
-    pieces, start = [], 0
-    for part in parts:
-        pieces.append(_as_object(total[start:start + part.size]).reshape(part.shape)[()])
-        start += part.size
-    return out, (tuple(pieces) if is_tuple else pieces[0])
+    """(out, J · tangents) as expressions: one forward accumulation over the nested
+    trace, seeded with the tangents (numbers or expressions of the enclosing trace)."""
+    nested = _Nested.of(fun, primals, {})
+    seeds = {s: as_expr(t) for group, tangent in zip(nested.flat, tangents, strict=True)
+             for s, t in zip(group, _as_object(tangent).ravel(), strict=True)}
+    dots = directional(nested.flat_out, seeds)
+    out = nested.structure(_object_vector(nested.flat_out))
+    return nested.bind((out, nested.structure(_object_vector(dots))), primals)
 
 
 def _symbolic_vjp(fun: Callable[..., Any], primals: Sequence[Any]
                   ) -> tuple[Any, Callable[[Any], tuple]]:
-    """(out, vjp_fn) where vjp_fn builds the gradient of Σ w · out as expressions."""
-    out = fun(*primals)
-    parts, is_tuple = _output_parts(out)
-    flat_out = [as_expr(e) for p in parts for e in p.ravel()]
+    """(out, vjp_fn) where vjp_fn builds Σ w · out's gradient as expressions (one reverse
+    accumulation over the nested trace), bound to the primals."""
+    nested = _Nested.of(fun, primals, {})
+    out = nested.bind(nested.structure(_object_vector(nested.flat_out)), primals)
 
     def vjp_fn(cotangent: Any) -> tuple:
-        pieces = list(cotangent) if is_tuple else [cotangent]
-        w = [e for piece in pieces for e in _as_object(piece).ravel()]
-        if len(w) != len(flat_out):
+        pieces = list(cotangent) if nested.is_tuple else [cotangent]
+        w = [as_expr(e) for piece in pieces for e in _as_object(piece).ravel()]
+        if len(w) != len(nested.flat_out):
             raise ValueError(f"vjp_fn: cotangent must match the output structure "
-                             f"{[p.shape for p in parts]}, got {[np.shape(c) for c in pieces]}")
-        jac = symbolic_jacobian(flat_out, [e for p in primals
-                                           for e in _as_object(p).ravel()])
-        adjoint = _as_object(w).dot(jac) if len(w) else np.zeros(jac.shape[1], dtype=object)
+                             f"{[p.shape for p in nested.parts]}, got "
+                             f"{[np.shape(c) for c in pieces]}")
+        adjoint = weighted_adjoints(nested.flat_out, w, nested.inputs())
         result, start = [], 0
-        for p in primals:
-            size = _as_object(p).size
-            result.append(_as_object(adjoint[start:start + size]).reshape(np.shape(p))[()])
-            start += size
-        return tuple(result)
+        for group, p in zip(nested.flat, primals, strict=True):
+            result.append(_object_vector(adjoint[start:start + len(group)]).reshape(
+                np.shape(p)))
+            start += len(group)
+        return nested.bind(tuple(result), primals)
 
     return out, vjp_fn
 
 
 def _symbolic_vmap(fun: Callable[..., Any], args: Sequence[Any], axes: list[int | None],
                    batch: int) -> Any:
-    """Row by row on expressions (vmap inside another transform's trace), stacked."""
-    rows = [fun(*[_as_object(a)[i] if ax == 0 else a for a, ax in
-                  zip(args, axes, strict=True)]) for i in range(batch)]
-    is_tuple = isinstance(rows[0], tuple) if rows else False
-    if not is_tuple:
-        return np.stack([_as_object(r) for r in rows])
-    return tuple(np.stack([_as_object(r[k]) for r in rows]) for k in range(len(rows[0])))
+    """vmap inside another transform's trace: ``fun`` traced once on fresh symbols of one
+    row, then bound to each row (rows of mapped arguments, unmapped ones whole) and
+    stacked along a new leading axis."""
+    row_shapes = [np.shape(a)[1:] if ax == 0 else np.shape(a) for a, ax in
+                  zip(args, axes, strict=True)]
+    nested = _Nested(fun, row_shapes, {})
+    out = nested.structure(_object_vector(nested.flat_out))
+    rows = [nested.bind(out, [_as_object(a)[i] if ax == 0 else a for a, ax in
+                              zip(args, axes, strict=True)]) for i in range(batch)]
+    if not nested.is_tuple:
+        return _stack(rows, nested.parts[0].shape)
+    return tuple(_stack([r[k] for r in rows], part.shape)
+                 for k, part in enumerate(nested.parts))
+
+
+def _stack(rows: list[Any], shape: tuple[int, ...]) -> Any:
+    """Rows (numbers or object arrays) stacked; float64 when every row is numeric."""
+    if all(isinstance(r, (np.ndarray, np.floating)) and np.asarray(r).dtype != object
+           for r in rows):
+        return np.asarray(rows, dtype=np.float64).reshape((len(rows),) + shape)
+    out = np.empty((len(rows),) + shape, dtype=object)
+    for i, r in enumerate(rows):
+        out[i] = r
+    return out
 
 
 def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0,
@@ -423,44 +600,69 @@ def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0
     """Map ``fun`` over a leading batch axis (``in_axes`` 0 or None per argument, as
     JAX): traced once per row shape and evaluated for the whole batch in one kernel
     call, each argument an argument group of the kernel (unmapped ones passed once and
-    broadcast inside it); ``backend="tape"`` evaluates on a tape instead."""
+    broadcast inside it); ``backend="tape"`` evaluates on a tape instead. Keyword
+    arguments are mapped over their leading axis, as in JAX."""
     cache = _Cache(fun, backend)
+    keyword_caches: dict[tuple[str, ...], _Cache] = {}
 
-    def mapped(*args: Any) -> Any:
+    def mapped(*args: Any, **kwargs: Any) -> Any:
         axes = [in_axes] * len(args) if not isinstance(in_axes, (list, tuple)) else list(
             in_axes)
         if len(axes) != len(args):
             raise ValueError(f"vmap: in_axes has {len(axes)} entries for {len(args)} args")
-        sizes = {np.shape(a)[0] for a, ax in zip(args, axes, strict=True) if ax == 0}
-        if len(sizes) != 1:
-            raise ValueError(f"vmap: mapped arguments need one common leading size, got "
-                             f"{sorted(sizes) or 'no mapped argument'}")
-        batch = sizes.pop()
-        if _is_symbolic(args):
-            return _symbolic_vmap(fun, args, axes, batch)
-        rows = [np.asarray(a)[0] if ax == 0 else np.asarray(a) for a, ax in
-                zip(args, axes, strict=True)]
-        traced = cache.get(rows, "vmap")
-        for ax in axes:
-            if ax not in (0, None):
-                raise ValueError(f"vmap: in_axes entries must be 0 or None, got {ax}")
-        if traced.can_group():
-            return _unstack(traced, traced.grouped_kernel()(*args))
-        x = np.concatenate([_batched(a, ax, batch) for a, ax in zip(args, axes, strict=True)],
-                           axis=1)
-        return _unstack(traced, traced.evaluate(x))
+        if not kwargs:
+            return _map(fun, cache, args, axes)
+        names = tuple(sorted(kwargs))
+        if names not in keyword_caches:
+            keyword_caches[names] = _Cache(_keywords_last(fun, len(args), names), backend)
+        return _map(keyword_caches[names].fun, keyword_caches[names],
+                    args + tuple(kwargs[n] for n in names), axes + [0] * len(names))
 
     mapped.cache = cache  # type: ignore[attr-defined]
     return mapped
+
+
+def _keywords_last(fun: Callable[..., Any], n_positional: int, names: tuple[str, ...]
+                   ) -> Callable[..., Any]:
+    """``fun`` taking its keyword arguments ``names`` as trailing positional ones."""
+    def positional(*args: Any) -> Any:
+        return fun(*args[:n_positional], **dict(zip(names, args[n_positional:],
+                                                     strict=True)))
+
+    return positional
+
+
+def _map(fun: Callable[..., Any], cache: _Cache, args: Sequence[Any],
+         axes: list[int | None]) -> Any:
+    for ax in axes:
+        if ax not in (0, None):
+            raise ValueError(f"vmap: in_axes entries must be 0 or None, got {ax}")
+    sizes = {np.shape(a)[0] for a, ax in zip(args, axes, strict=True)
+             if ax == 0 and np.ndim(a) > 0}
+    if any(ax == 0 and np.ndim(a) == 0 for a, ax in zip(args, axes, strict=True)):
+        raise ValueError("vmap: a mapped argument (in_axes 0) must have a leading axis, "
+                         "got a scalar")
+    if len(sizes) != 1:
+        raise ValueError(f"vmap: mapped arguments need one common leading size, got "
+                         f"{sorted(sizes) or 'no mapped argument'}")
+    batch = sizes.pop()
+    if _symbolic_call(args, {}):
+        return _symbolic_vmap(fun, args, axes, batch)
+    rows = [np.asarray(a)[0] if ax == 0 else np.asarray(a) for a, ax in
+            zip(args, axes, strict=True)]
+    traced = cache.get(rows, "vmap")
+    if traced.can_group():
+        return _unstack(traced, traced.grouped_kernel()(*args))
+    x = np.concatenate([_batched(a, ax, batch) for a, ax in zip(args, axes, strict=True)],
+                       axis=1)
+    return _unstack(traced, traced.evaluate(x))
 
 
 def _batched(arg: Any, axis: int | None, batch: int) -> np.ndarray:
     a = np.asarray(arg, dtype=np.float64)
     if axis == 0:
         return a.reshape(batch, -1)
-    if axis is None:
-        return np.broadcast_to(a.reshape(1, -1), (batch, a.size))
-    raise ValueError(f"vmap: in_axes entries must be 0 or None, got {axis}")
+    return np.broadcast_to(a.reshape(1, -1), (batch, a.size))
 
 
 def _unstack(traced: Traced, values: np.ndarray) -> Any:
