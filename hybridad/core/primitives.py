@@ -260,10 +260,15 @@ def _pow_base_partial(x: Expr, y: Expr, out: Expr) -> Expr:
 
 
 def _pow_exponent_partial(x: Expr, y: Expr, out: Expr) -> Expr:
-    """d x**y / dy = x**y log x, with log x read as 0 where x == 0, as JAX and autograd
-    do: 0 for y > 0 (the limit, not 0 * -inf = nan), 0 at y = 0 and nan for y < 0
-    (inf * 0). Folds to out * log(x) for a constant x != 0."""
-    return out * b.log(b.where(_is_zero(x), ONE, x))
+    """d x**y / dy = x**y log x, and 0 where x == 0: 0**y is 0 for every y > 0, so 0 is
+    the derivative there (x**y log x is 0 * -inf = nan), and 0 at y = 0 as in JAX,
+    autograd and PyTorch. For y < 0 we also give 0 (0**y is inf for every y < 0; JAX
+    gives nan, PyTorch -inf): then a constant zero base, whose partial folds to 0 at
+    construction, and a symbolic base that is zero at run time agree. The log's
+    argument is guarded too ("double where"), so no nan leaks into second derivatives
+    for y > 0. Folds to out * log(x) for a constant x != 0."""
+    zero = _is_zero(x)
+    return b.where(zero, ZERO, out * b.log(b.where(zero, ONE, x)))
 
 
 def _is_zero(x: Expr) -> Expr:
