@@ -31,3 +31,7 @@ class ParseError(HybridadError, ValueError):
 
 class TracingError(HybridadError, TypeError):
     """A Python construct that cannot be traced symbolically (such as ``if x > 0:``)."""
+
+
+class ShapeError(HybridadError, ValueError):
+    """Operands whose shapes do not fit an operation (raised when the node is built)."""

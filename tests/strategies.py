@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 import hybridad as hd
 from hybridad.core.build import apply
 from hybridad.core.expr import constant
-from hybridad.core.registry import PRIMITIVES, Flags
+from hybridad.core.registry import PRIMITIVES, Flags, elementwise_names
 
 VARIABLES = hd.symbols("x y z")
 
@@ -34,8 +34,8 @@ SAFE = {
     "arctan2": lambda u, v: hd.arctan2(u, _positive(v)),
 }
 SMOOTH_OPS = sorted(n for n, p in PRIMITIVES.items()
-                    if p.flags & Flags.SMOOTH and n != "neg") + ["neg"]
-ALL_OPS = sorted(PRIMITIVES)
+                    if p.flags & Flags.SMOOTH and n != "neg" and not p.structural) + ["neg"]
+ALL_OPS = elementwise_names()
 
 
 def build(op, operands):

@@ -1,6 +1,7 @@
 """Expression core: nodes, the primitive registry, constructors, traversal, printing."""
 
 from . import primitives as _primitives  # noqa: F401  (registers every primitive)
+from . import tensor_ops as _tensor_ops  # noqa: F401  (structural primitives)
 from .expr import Constant, Expr, Symbol
 from .registry import PRIMITIVES, Flags, Primitive
 

@@ -16,9 +16,10 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
+from ..errors import ShapeError
 from .expr import (
-    CONSTANT, SYMBOL, Constant, Expr, Operation, Symbol, constant, intern_op, is_live_symbol,
-    is_number, symbol,
+    ARRAY, CONSTANT, SYMBOL, ArrayConstant, Constant, Expr, Operation, Symbol,
+    array_constant, constant, intern_op, is_live_symbol, is_number, symbol,
 )
 from .registry import PRIMITIVES
 
@@ -39,7 +40,21 @@ def as_expr(value: Any) -> Expr:
     )
 
 
-_NODE_TYPES = (Operation, Symbol, Constant)
+def as_operand(value: Any) -> Expr:
+    """An operand of an operation: an Expr, a real number (a constant) or a numeric
+    numpy array (an array constant)."""
+    if isinstance(value, np.ndarray) and value.ndim > 0:
+        if value.dtype.kind not in "biuf":
+            raise TypeError(
+                f"an operand must be an expression, a number or a numeric array, got an "
+                f"array of dtype {value.dtype}; an object array of scalar expressions "
+                f"cannot be mixed with a tensor expression")
+        return array_constant(value)
+    return as_expr(value)
+
+
+_NODE_TYPES = (Operation, Symbol, Constant, ArrayConstant)
+_CONSTANT_TYPES = (Constant, ArrayConstant)
 
 
 def _short_repr(value: Any) -> str:
@@ -50,34 +65,71 @@ def _short_repr(value: Any) -> str:
 def _order_key(node: Expr) -> tuple[int, int]:
     # Constants, then operations, then symbols; ties by creation order. Deterministic
     # across runs (never id()), and a left-folded sum prints in the order it was written.
-    rank = 0 if node.op == CONSTANT else (2 if node.op == SYMBOL else 1)
+    rank = 0 if node.op in (CONSTANT, ARRAY) else (2 if node.op == SYMBOL else 1)
     return (rank, node.serial)
 
 
-def apply(name: str, *operands: Any) -> Expr:
-    """Build ``name(*operands)`` through canonical ordering, folding and simplification."""
+def apply(name: str, *operands: Any, param: Any = None) -> Expr:
+    """Build ``name(*operands)`` through canonical ordering, shape checking, folding and
+    simplification. ``param`` is a structural primitive's static parameter (hashable)."""
     prim = PRIMITIVES[name]
     args = operands if all(type(a) in _NODE_TYPES for a in operands) else tuple(
-        as_expr(a) for a in operands)
+        as_operand(a) for a in operands)
     if len(args) != prim.arity:
         raise TypeError(f"{name}() takes {prim.arity} argument(s), got {len(args)}")
     if prim.commutative and len(args) == 2 and _order_key(args[1]) < _order_key(args[0]):
         args = (args[1], args[0])
-    if all(type(a) is Constant for a in args):
-        return _fold(prim, args)
+    shape = _result_shape(prim, args, param)
+    if all(type(a) in _CONSTANT_TYPES for a in args):
+        folded = _fold(prim, args, param, shape)
+        if folded is not None:
+            return folded
     if prim.simplify is not None:
-        simpler = prim.simplify(*args)
+        simpler = prim.simplify(*args, param) if prim.structural else prim.simplify(*args)
         if simpler is not None:
-            return simpler
-    return intern_op(name, args)
+            return simpler if simpler.shape == shape else broadcast_to(simpler, shape)
+    return intern_op(name, args, param, shape)
 
 
-def _fold(prim: Any, args: tuple[Expr, ...]) -> Expr:
+def _result_shape(prim: Any, args: tuple[Expr, ...], param: Any) -> tuple[int, ...]:
+    if prim.structural:
+        return prim.shape(tuple(a.shape for a in args), param)
+    if all(not a.shape for a in args):
+        return ()
+    return broadcast_shapes(prim.name, *(a.shape for a in args))
+
+
+def broadcast_shapes(name: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """numpy's broadcast of ``shapes``, or a :class:`ShapeError` naming them."""
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        listed = " and ".join(str(s) for s in shapes)
+        raise ShapeError(f"{name}: shapes {listed} do not broadcast together") from None
+
+
+def _fold(prim: Any, args: tuple[Expr, ...], param: Any, shape: tuple[int, ...]
+          ) -> Expr | None:
     # Same function and same float64 arithmetic as evaluation, so folding never changes
     # a value; IEEE specials (log(-1) -> nan, 1/0 -> inf) raise nothing.
+    if not shape and all(type(a) is Constant for a in args):
+        with np.errstate(all="ignore"):
+            value = prim.numpy(*(np.float64(a.param) for a in args))
+        return constant(float(value))
+    if prim.name == "broadcast_to" and not args[0].shape:
+        return None     # a scalar filling a shape stays one node, however large
+    values = [a.param if a.shape else np.float64(a.param) for a in args]
     with np.errstate(all="ignore"):
-        value = prim.numpy(*(np.float64(a.param) for a in args))
-    return constant(float(value))
+        value = prim.numpy(*values, param) if prim.structural else prim.numpy(*values)
+    value = np.asarray(value, dtype=np.float64)
+    return array_constant(value) if value.shape else constant(float(value))
+
+
+def broadcast_to(value: Any, shape: tuple[int, ...]) -> Expr:
+    """``value`` (an Expr or number) broadcast to ``shape``, as ``np.broadcast_to``."""
+    node = as_operand(value)
+    shape = tuple(int(n) for n in shape)
+    return node if node.shape == shape else apply("broadcast_to", node, param=shape)
 
 
 def is_const(node: Expr, value: float | None = None) -> bool:
@@ -97,8 +149,11 @@ def _is_array_like(value: Any) -> bool:
 
 
 def elementwise(name: str, *operands: Any) -> Any:
-    """Apply primitive ``name``; over arrays elementwise (numpy broadcasting)."""
-    if not any(_is_array_like(op) for op in operands):
+    """Apply primitive ``name``: one node when an operand is a shaped expression (numeric
+    arrays become array constants; numpy broadcasting), else over numpy object arrays
+    of scalar expressions elementwise."""
+    if any(isinstance(op, Expr) and op.shape for op in operands) or not any(
+            _is_array_like(op) for op in operands):
         return apply(name, *operands)
     # scalars go in as 0-d object arrays, so numpy never asks an Expr's __array_ufunc__
     arrays = [np.asarray(op, dtype=object) for op in operands]
@@ -139,7 +194,8 @@ def _dispatch_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any
     function = _UFUNCS.get(ufunc)
     if method == "__call__" and function is not None and not kwargs:
         result = function(*plain)
-        if isinstance(result, Expr) and any(isinstance(p, np.ndarray) for p in plain):
+        if isinstance(result, Expr) and not result.shape and any(
+                isinstance(p, np.ndarray) for p in plain):
             # a 0-d array took part: stay a 0-d array (numpy's ``out=...`` asks for one
             # and is not passed on to overrides; np.var relies on it)
             result = np.asarray(result, dtype=object)
@@ -157,7 +213,12 @@ def _dispatch_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any
     if out is not None:
         if len(out) != 1:
             raise TypeError(f"{ufunc.__name__}: expected one output array, got {len(out)}")
-        _plain(out[0])[...] = result
+        target = _plain(out[0])
+        if isinstance(target, np.ndarray) and target.dtype != object:
+            raise TypeError(f"{ufunc.__name__}: cannot convert the symbolic expression "
+                            f"results to {target.dtype} to write them into out=; use an "
+                            f"object array (hd.symarray) or evaluate the expressions")
+        target[...] = result
         return out[0]
     return _wrap(result)
 
@@ -403,6 +464,8 @@ def _operand(value: Any) -> Expr | None:
 def _binary_operator(name: str, reflected: bool) -> Callable[[Expr, Any], Any]:
     def operator(self: Expr, other: Any) -> Any:
         other_expr = _operand(other)
+        if other_expr is None and self.shape and isinstance(other, np.ndarray):
+            other_expr = as_operand(other)         # a numeric array with a tensor
         if other_expr is None:
             return NotImplemented
         return apply(name, other_expr, self) if reflected else apply(name, self, other_expr)

@@ -14,6 +14,7 @@ live entry's key can never be stale; ``_lookup`` re-checks the children anyway.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import weakref
@@ -21,13 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import TracingError
+from ..errors import HybridadError, TracingError
 
 _serials = itertools.count(1)
 _table: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 SYMBOL = "symbol"
 CONSTANT = "const"
+ARRAY = "array"      # a constant with a shape (a read-only float64 numpy array)
 
 
 class Expr:
@@ -36,21 +38,26 @@ class Expr:
     Attributes
     ----------
     op : str
-        Primitive name (a key of the registry), ``"symbol"`` or ``"const"``.
+        Primitive name (a key of the registry), ``"symbol"``, ``"const"`` or ``"array"``.
     args : tuple of Expr
         Children, in canonical order for commutative operations.
     param : object
-        The name of a symbol or the float value of a constant; ``None`` otherwise.
+        The name of a symbol, the float value of a constant, the array of an array
+        constant, or an operation's static parameter (axes, a shape, an index);
+        ``None`` otherwise.
     serial : int
         Creation number; orders commutative operands deterministically across runs.
+    shape : tuple of int
+        The static shape of the node's value; ``()`` for a scalar.
     """
 
-    __slots__ = ("op", "args", "param", "serial", "__weakref__")
+    __slots__ = ("op", "args", "param", "serial", "shape", "__weakref__")
 
     op: str
     args: tuple[Expr, ...]
     param: Any
     serial: int
+    shape: tuple[int, ...]
 
     def __init__(self, *_: Any) -> None:
         raise TypeError("Expr nodes are made by hybridad's constructors, not instantiated")
@@ -67,6 +74,14 @@ class Expr:
     @property
     def is_leaf(self) -> bool:
         return not self.args
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
 
     def evaluate(self, env: dict | None = None, **values: Any) -> Any:
         """Numeric value for the symbol values in ``env`` (numpy arrays broadcast).
@@ -150,12 +165,24 @@ class Constant(Expr):
         return self.param
 
 
-def _new(cls: type, op: str, args: tuple, param: Any, key: tuple) -> Expr:
+class ArrayConstant(Expr):
+    """A constant array (read-only float64). Interned by shape and content."""
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.param
+
+
+def _new(cls: type, op: str, args: tuple, param: Any, key: tuple,
+         shape: tuple[int, ...] = ()) -> Expr:
     node = object.__new__(cls)
     object.__setattr__(node, "op", op)
     object.__setattr__(node, "args", args)
     object.__setattr__(node, "param", param)
     object.__setattr__(node, "serial", next(_serials))
+    object.__setattr__(node, "shape", shape)
     _table[key] = node
     return node
 
@@ -170,16 +197,23 @@ Expr.__setattr__ = _frozen_setattr  # type: ignore[method-assign]
 RESERVED_NAMES = frozenset({"inf", "nan"})
 
 
-def symbol(name: str) -> Symbol:
+def symbol(name: str, shape: tuple[int, ...] | None = None) -> Symbol:
     """The interned symbol called ``name`` (an ASCII identifier; not ``inf`` or ``nan``,
-    which the parser reads as constants)."""
+    which the parser reads as constants). ``shape=None`` finds the symbol of any shape
+    (a new one is a scalar); a shape that differs from the existing symbol's is an error.
+    """
     if not (isinstance(name, str) and name.isidentifier() and name.isascii()):
         raise ValueError(f"a symbol name must be an ASCII identifier, got {name!r}")
     if name in RESERVED_NAMES:
         raise ValueError(f"{name!r} cannot be a symbol name: it is the constant {name}")
     key = (SYMBOL, (), name)
     node = _table.get(key)
-    return node if node is not None else _new(Symbol, SYMBOL, (), name, key)
+    if node is None:
+        return _new(Symbol, SYMBOL, (), name, key, () if shape is None else shape)
+    if shape is not None and node.shape != shape:
+        raise HybridadError(f"symbol {name!r} already exists with shape {node.shape}; "
+                            f"cannot make it again with shape {shape}")
+    return node
 
 
 def is_live_symbol(name: str) -> bool:
@@ -196,13 +230,28 @@ def constant(value: float) -> Constant:
     return node if node is not None else _new(Constant, CONSTANT, (), value, key)
 
 
-def intern_op(op: str, args: tuple[Expr, ...], param: Any = None) -> Expr:
-    """The interned node ``op(*args)``; the caller has already canonicalised ``args``."""
+def array_constant(values: Any) -> ArrayConstant:
+    """The interned constant array with these float64 values (shape and content; the
+    key holds a digest, and a hit is confirmed by comparing the arrays)."""
+    array = np.array(values, dtype=np.float64)      # a private copy
+    array.flags.writeable = False
+    digest = hashlib.blake2b(array.tobytes(), digest_size=16).digest()
+    key = (ARRAY, (), (array.shape, digest))
+    node = _table.get(key)
+    if node is not None and np.array_equal(node.param, array, equal_nan=True):
+        return node
+    return _new(ArrayConstant, ARRAY, (), array, key, array.shape)
+
+
+def intern_op(op: str, args: tuple[Expr, ...], param: Any = None,
+              shape: tuple[int, ...] = ()) -> Expr:
+    """The interned node ``op(*args)`` of ``shape``; the caller has already canonicalised
+    ``args`` and computed the shape (a function of op, args and param)."""
     key = (op, tuple(map(id, args)), param)
     node = _table.get(key)
     if node is not None and node.args == args:
         return node
-    return _new(Operation, op, args, param, key)
+    return _new(Operation, op, args, param, key, shape)
 
 
 def live_node_count() -> int:

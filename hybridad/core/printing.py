@@ -16,7 +16,9 @@ from __future__ import annotations
 import math
 import re
 
-from .expr import CONSTANT, SYMBOL, Expr
+import numpy as np
+
+from .expr import ARRAY, CONSTANT, SYMBOL, Expr
 from .registry import PRIMITIVES
 from .traverse import parent_counts, topo_order
 
@@ -36,6 +38,16 @@ def format_constant(value: float) -> tuple[str, int]:
         return "-0.0", UNARY
     text = str(int(value)) if value.is_integer() and abs(value) < 1e16 else repr(value)
     return text, (UNARY if value < 0 else ATOM)
+
+
+def format_array(values: np.ndarray) -> str:
+    """A constant array as a nested list (``[[1, 0], [0, 1]]``), or a summary of its shape
+    when it has more than 16 elements."""
+    if values.size > 16:
+        return f"constant(<array of shape {values.shape}>)"
+    return "constant(" + np.array2string(
+        values, separator=", ", formatter={"float_kind": lambda v: format_constant(
+            float(v))[0]}).replace("\n", "") + ")"
 
 
 def to_text(root: Expr) -> str:
@@ -100,10 +112,14 @@ def _format_node(node: Expr, text: dict[Expr, tuple[str, int]]) -> tuple[str, in
         return node.param, ATOM
     if node.op == CONSTANT:
         return format_constant(node.param)
+    if node.op == ARRAY:
+        return format_array(node.param), ATOM
     if node.op == "neg":
         operand, precedence = text[node.args[0]]
         return ("-" + (operand if precedence >= UNARY else f"({operand})")), UNARY
     prim = PRIMITIVES[node.op]
+    if prim.format is not None:
+        return prim.format(node, [text[a] for a in node.args])
     if prim.infix is None:
         return f"{prim.name}({', '.join(text[a][0] for a in node.args)})", ATOM
     return _format_infix(prim.infix, text[node.args[0]], text[node.args[1]])

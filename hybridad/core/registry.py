@@ -71,6 +71,21 @@ class Primitive:
     llvm : callable
         ``llvm(e, *args)``: the LLVM lowering, written against the backend's emitter
         ``e`` (hybridad/backend/llvm/emitter.py), so this module never imports llvmlite.
+    shape : callable or None
+        ``None`` for an elementwise primitive (numpy broadcasting of its arguments; its
+        partials apply elementwise and reverse mode sums over broadcast axes). Otherwise
+        the shape rule of a structural primitive, ``shape(arg_shapes, param) -> shape``,
+        raising ``ValueError`` that names the shapes; its ``numpy`` then takes the
+        node's static parameter last, ``numpy(*values, param)``.
+    linear : tuple
+        For a structural primitive, one ``(jvp, vjp)`` pair per argument: ``jvp(t,
+        node)`` is the node's tangent from argument i's tangent ``t`` and ``vjp(g,
+        node)`` argument i's cotangent from the node's cotangent ``g`` (the transpose of
+        the same linear map), as in JAX; a bilinear primitive (matmul) is linear in each
+        argument with the others fixed.
+    format : callable or None
+        ``format(node, texts) -> (text, precedence)`` for a structural primitive
+        (``X @ W``, ``X.T``, ``sum(x, axis=0)``); ``texts`` holds each argument's.
     """
 
     name: str
@@ -85,16 +100,23 @@ class Primitive:
     infix: Optional[Infix] = None
     llvm: Any = None
     aliases: tuple[str, ...] = field(default=())
+    shape: Optional[Callable[..., Any]] = None
+    linear: tuple[Any, ...] = ()
+    format: Optional[Callable[..., Any]] = None
 
     def __post_init__(self) -> None:
+        if self.shape is not None and len(self.linear) != self.arity:
+            raise ValueError(f"{self.name}: a structural primitive needs one (jvp, vjp) "
+                             f"pair per argument")
         if len(self.partials) != self.arity:
             raise ValueError(f"{self.name}: {self.arity} arguments but "
                              f"{len(self.partials)} partial rules")
         if self.domain and len(self.domain) != self.arity:
             raise ValueError(f"{self.name}: domain needs one interval per argument")
 
-        # a plain attribute: read on every node construction, where Flag.__and__ is slow
+        # plain attributes: read on every node construction, where Flag.__and__ is slow
         self.commutative = bool(self.flags & Flags.COMMUTATIVE)
+        self.structural = self.shape is not None
 
     def __repr__(self) -> str:
         return f"Primitive({self.name!r}, arity={self.arity})"
@@ -118,3 +140,8 @@ def register(prim: Primitive) -> Primitive:
 def lookup(name: str) -> Primitive:
     """The primitive called ``name`` (aliases accepted); ``KeyError`` if unknown."""
     return PRIMITIVES[ALIASES.get(name, name)]
+
+
+def elementwise_names() -> list[str]:
+    """Names of the elementwise primitives (scalar partial rules), sorted."""
+    return sorted(name for name, prim in PRIMITIVES.items() if not prim.structural)

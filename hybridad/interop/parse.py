@@ -228,7 +228,7 @@ def _function(name: str) -> Primitive | None:
     if name in _POWER_NAMES:
         return PRIMITIVES["pow"]
     prim = PRIMITIVES.get(ALIASES.get(name, name))
-    if prim is None or prim.infix is not None or prim.name == "neg":
+    if prim is None or prim.infix is not None or prim.name == "neg" or prim.structural:
         return None
     return prim
 
@@ -453,7 +453,7 @@ def _describe(token: Token) -> str:
 def _hint(name: str) -> str:
     """What to write instead of an unknown function name."""
     prim = PRIMITIVES.get(name)
-    if prim is not None:
+    if prim is not None and not prim.structural:
         symbol_text = "-" if prim.infix is None else prim.infix.symbol
         return f"{name} is written with the operator '{symbol_text}'"
     close = difflib.get_close_matches(name, _call_names(), n=1)

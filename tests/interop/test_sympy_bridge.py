@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import hybridad as hd
 from hybridad.core.build import apply, constant, symbol
-from hybridad.core.registry import PRIMITIVES, Flags
+from hybridad.core.registry import PRIMITIVES, Flags, elementwise_names
 from hybridad.core.traverse import depths, topo_order
 from hybridad.errors import HybridadError
 from hybridad.interop.sympy_bridge import (
@@ -26,7 +26,7 @@ from hybridad.interop.sympy_bridge import (
     to_sympy,
 )
 
-NAMES = sorted(PRIMITIVES)
+NAMES = elementwise_names()
 A, B, C = (symbol(n) for n in "abc")
 SA, SB, SC = sympy.symbols("a b c", real=True)
 X1, X2 = hd.symbols("x1 x2")
