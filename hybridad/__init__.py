@@ -7,16 +7,20 @@ or by forward and reverse automatic differentiation. See README.md.
 
 from . import core as _core  # noqa: F401  (registers the primitives)
 from . import numeric
-from .calculus import count_ops, cse, diff, gradient, hessian, jacobian
+from .calculus import count_ops, cse, diff, gradient, hessian, jacobian, jvp, vjp
 from .core.build import (
     abs, arccos, arcsin, arctan, arctan2, cos, cosh, dot, exp, expm1, log, log1p,
     maximum, minimum, power, relu, sigmoid, sign, sin, sinh, sqrt, stop_gradient, sum,
-    symarray, symbols, tan, tanh, where,
+    symarray, symbols, tan, tanh, tensor, where,
+)
+from .core.build import constant_node as constant
+from .core.tensor_ops import (
+    broadcast_to, expand_dims, matmul, mean, reshape, squeeze, transpose,
 )
 from .core.dot import render_dot, to_dot
 from .core.evaluate import evaluate
 from .core.expr import Constant, Expr, Symbol
-from .errors import HybridadError, ParseError, TracingError
+from .errors import HybridadError, ParseError, ShapeError, TracingError
 from .interop.parse import parse
 from .interop.sympy_bridge import from_sympy, to_sympy
 from .func.check import check_grad
@@ -28,8 +32,10 @@ asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
 __version__ = "0.1.0"
 
 __all__ = [
-    "Constant", "Expr", "HybridadError", "Kernel", "ParseError", "Symbol", "Tape",
-    "TracingError", "clear_kernel_cache", "lambdify",
+    "Constant", "Expr", "HybridadError", "Kernel", "ParseError", "ShapeError", "Symbol",
+    "Tape", "TracingError", "clear_kernel_cache", "lambdify",
+    "broadcast_to", "constant", "expand_dims", "jvp", "matmul", "mean", "reshape",
+    "squeeze", "tensor", "transpose", "vjp",
     "abs", "acos", "arccos", "arcsin", "arctan", "arctan2", "asin", "atan", "atan2",
     "check_grad", "cos", "cosh", "count_ops", "cse", "diff", "dot", "evaluate", "exp",
     "expm1", "from_sympy", "gradient", "hessian", "jacobian", "log", "log1p", "maximum",

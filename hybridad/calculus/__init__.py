@@ -3,6 +3,6 @@
 from .count import count_ops
 from .cse import cse
 from .diff import diff
-from .jacobian import gradient, hessian, jacobian
+from .jacobian import gradient, hessian, jacobian, jvp, vjp
 
-__all__ = ["count_ops", "cse", "diff", "gradient", "hessian", "jacobian"]
+__all__ = ["count_ops", "cse", "diff", "gradient", "hessian", "jacobian", "jvp", "vjp"]

@@ -16,19 +16,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..core.build import ONE, ZERO, apply, is_const
+from ..core.build import ONE, ZERO, apply, broadcast_to
 from ..core.expr import CONSTANT, Expr, Symbol
-from ..core.registry import PRIMITIVES
 from ..core.traverse import dependents, topo_order
-
-
-def _partial(node: Expr, i: int) -> Expr | None:
-    """∂node/∂(argument i) as an Expr, or None when it is structurally zero."""
-    rule = PRIMITIVES[node.op].partials[i]
-    if rule is None:
-        return None
-    p = rule(*node.args, node)
-    return None if is_const(p, 0.0) else p
+from ..errors import ShapeError
+from .rules import cotangent_term, fit, tangent_term
 
 
 def _accumulate(total: Expr | None, term: Expr) -> Expr:
@@ -43,15 +35,19 @@ def _check_variable(x: object, caller: str) -> Symbol:
 
 
 def tangents(roots: Sequence[Expr], x: Symbol) -> list[Expr]:
-    """Forward accumulation: d root / d x for every root, in one pass."""
+    """Forward accumulation: d root / d x for every root, in one pass (x a scalar)."""
+    if x.shape:
+        raise ShapeError(f"cannot take d/d{x.param} of shape {x.shape} as one expression; "
+                         f"use hd.gradient, hd.jvp or hd.vjp for a tensor symbol")
     return directional(roots, {x: ONE})
 
 
 def directional(roots: Sequence[Expr], seeds: dict[Expr, Expr]) -> list[Expr]:
     """Forward accumulation with seed tangents: Σ_x (d root / d x) · seeds[x] for every
     root in one pass (a Jacobian-vector product whose vector may be symbolic)."""
-    dot = _forward_pass(topo_order(roots), dict(seeds))
-    return [dot.get(r, ZERO) for r in roots]
+    dot = _forward_pass(topo_order(roots), {x: fit(_expr(v), x.shape)
+                                            for x, v in seeds.items()})
+    return [dot[r] if r in dot else zeros(r.shape) for r in roots]
 
 
 def forward_columns(roots: Sequence[Expr], wrt: Sequence[Symbol]) -> list[list[Expr]]:
@@ -69,7 +65,7 @@ def forward_columns(roots: Sequence[Expr], wrt: Sequence[Symbol]) -> list[list[E
     for x in wrt:
         cone = sorted(_cone(x, users), key=rank.__getitem__)
         dot = _forward_pass(cone, {x: ONE})
-        columns.append([dot.get(r, ZERO) for r in roots])
+        columns.append([dot[r] if r in dot else zeros(r.shape) for r in roots])
     return columns
 
 
@@ -95,12 +91,11 @@ def _forward_pass(nodes: Sequence[Expr], dot: dict[Expr, Expr]) -> dict[Expr, Ex
             da = dot.get(a)
             if da is None:
                 continue
-            p = _partial(node, i)
-            if p is not None:
-                term = da if p is ONE else apply("mul", p, da)   # same node, no lookup
+            term = tangent_term(node, i, da)
+            if term is not None:
                 total = _accumulate(total, term)
         if total is not None:
-            dot[node] = total
+            dot[node] = fit(total, node.shape)
     return dot
 
 
@@ -121,7 +116,7 @@ def weighted_adjoints(roots: Sequence[Expr], weights: Sequence[Expr], wrt: Seque
     active = dependents(order, wrt)
     terms: dict[Expr, list[Expr]] = {}   # adjoint contributions, summed when complete
     for root, weight in zip(roots, weights, strict=True):
-        terms.setdefault(root, []).append(weight)
+        terms.setdefault(root, []).append(fit(_expr(weight), root.shape))
     for node in reversed(order):
         if node not in terms or not node.args:
             continue
@@ -129,10 +124,21 @@ def weighted_adjoints(roots: Sequence[Expr], weights: Sequence[Expr], wrt: Seque
         for i, a in enumerate(node.args):
             if a not in active:
                 continue
-            p = _partial(node, i)
-            if p is not None:
-                terms.setdefault(a, []).append(apply("mul", node_bar, p))
-    return [_signed_sum(terms[w]) if w in terms else ZERO for w in wrt]
+            term = cotangent_term(node, i, node_bar)
+            if term is not None:
+                terms.setdefault(a, []).append(term)
+    return [_signed_sum(terms[w]) if w in terms else zeros(w.shape) for w in wrt]
+
+
+def zeros(shape: tuple[int, ...]) -> Expr:
+    """The zero of ``shape`` (a structural zero made concrete, one node however large)."""
+    return broadcast_to(ZERO, shape) if shape else ZERO
+
+
+def _expr(value: object) -> Expr:
+    from ..core.build import as_operand
+
+    return as_operand(value)
 
 
 def _signed_sum(contributions: list[Expr]) -> Expr:

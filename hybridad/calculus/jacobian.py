@@ -6,9 +6,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core.build import as_expr
+from ..core.build import as_expr, as_operand
 from ..core.expr import Expr, Symbol
-from .diff import _check_variable, adjoints, forward_columns
+from ..errors import ShapeError
+from .diff import _check_variable, adjoints, directional, forward_columns, weighted_adjoints
 
 
 def _variables(wrt: Any, caller: str) -> list[Symbol]:
@@ -20,8 +21,12 @@ def _outputs(exprs: Any) -> list[Expr]:
     return [as_expr(e) for e in np.asarray(exprs, dtype=object).ravel()]
 
 
-def gradient(f: Expr, wrt: Sequence[Symbol]) -> np.ndarray:
+def gradient(f: Expr, wrt: Any) -> Any:
     """∇f by reverse accumulation: one pass, a DAG of size O(size of f), not n copies.
+
+    ``wrt`` a list of scalar symbols (or a symarray) gives an object array of their
+    derivatives; a tensor symbol gives one expression of its shape, and a list with
+    tensor symbols a list of them.
 
     >>> import hybridad as hd
     >>> x1, x2 = hd.symbols("x1 x2")
@@ -29,10 +34,60 @@ def gradient(f: Expr, wrt: Sequence[Symbol]) -> np.ndarray:
     >>> [round(float(gi.evaluate({x1: 2.0, x2: 5.0})), 3) for gi in g]
     [5.5, 1.716]
     """
+    f = as_expr(f)
+    if f.shape:
+        raise ShapeError(f"gradient() needs a scalar expression, got one of shape "
+                         f"{f.shape}; use hd.vjp(f, x, G) for a cotangent G")
+    if isinstance(wrt, Expr) and wrt.shape:
+        return adjoints(f, [_check_variable(wrt, "gradient()")])[0]
+    if _has_tensor(wrt):
+        return adjoints(f, [_check_variable(w, "gradient()") for w in wrt])
     variables = _variables(wrt, "gradient()")
     out = np.empty(len(variables), dtype=object)
-    out[:] = adjoints(as_expr(f), variables)
+    out[:] = adjoints(f, variables)
     return out
+
+
+def _has_tensor(wrt: Any) -> bool:
+    return isinstance(wrt, (list, tuple)) and any(
+        isinstance(w, Expr) and w.shape for w in wrt)
+
+
+def vjp(y: Expr, x: Any, g: Any) -> Any:
+    """The vector-Jacobian product ``g · ∂y/∂x`` as an expression of x's shape (a list
+    for a list of symbols), by reverse accumulation seeded with the cotangent ``g`` of
+    y's shape. For ``y = X @ W`` it reads ``G @ W.T`` (x = X) and ``X.T @ G`` (x = W).
+
+    >>> import hybridad as hd
+    >>> X, W, G = hd.tensor("X", (4, 3)), hd.tensor("W", (3, 2)), hd.tensor("G", (4, 2))
+    >>> print(hd.vjp(X @ W, X, G), "|", hd.vjp(X @ W, W, G))
+    G @ W.T | X.T @ G
+    """
+    y, seed = as_operand(y), as_operand(g)
+    if seed.shape not in (y.shape, ()):
+        raise ShapeError(f"vjp(): the cotangent must have the output's shape {y.shape}, "
+                         f"got {seed.shape}")
+    many = isinstance(x, (list, tuple))
+    variables = [_check_variable(v, "vjp()") for v in (x if many else [x])]
+    result = weighted_adjoints([y], [seed], variables)
+    return result if many else result[0]
+
+
+def jvp(y: Any, tangents: dict) -> Any:
+    """The Jacobian-vector product ``∂y/∂x · v`` summed over the symbols x of
+    ``tangents`` (a dict x -> v, v of x's shape), by forward accumulation; one
+    expression of y's shape (a list for a list of outputs)."""
+    many = isinstance(y, (list, tuple))
+    outputs = [as_operand(e) for e in (y if many else [y])]
+    seeds = {}
+    for x, v in tangents.items():
+        variable, seed = _check_variable(x, "jvp()"), as_operand(v)
+        if seed.shape not in (variable.shape, ()):
+            raise ShapeError(f"jvp(): the tangent of {variable.param} must have its shape "
+                             f"{variable.shape}, got {seed.shape}")
+        seeds[variable] = seed
+    result = directional(outputs, seeds)
+    return result if many else result[0]
 
 
 def jacobian(exprs: Any, wrt: Sequence[Symbol], mode: str = "auto") -> np.ndarray:

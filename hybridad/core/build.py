@@ -80,6 +80,8 @@ def apply(name: str, *operands: Any, param: Any = None) -> Expr:
     if prim.commutative and len(args) == 2 and _order_key(args[1]) < _order_key(args[0]):
         args = (args[1], args[0])
     shape = _result_shape(prim, args, param)
+    if shape and not prim.structural:
+        args = _unbroadcast_operands(prim.name, args, shape)
     if all(type(a) in _CONSTANT_TYPES for a in args):
         folded = _fold(prim, args, param, shape)
         if folded is not None:
@@ -99,6 +101,22 @@ def _result_shape(prim: Any, args: tuple[Expr, ...], param: Any) -> tuple[int, .
     return broadcast_shapes(prim.name, *(a.shape for a in args))
 
 
+def _unbroadcast_operands(name: str, args: tuple[Expr, ...], shape: tuple[int, ...]
+                          ) -> tuple[Expr, ...]:
+    """An elementwise operation broadcasts its operands itself: ``broadcast_to(y, s)``
+    as an operand is replaced by y when the result keeps its shape (so the mean's
+    gradient is ``c * G``, not a filled array times G)."""
+    if not any(a.op == "broadcast_to" for a in args):
+        return args
+    narrowed = list(args)
+    for i, a in enumerate(args):
+        if a.op == "broadcast_to":
+            trial = narrowed[:i] + [a.args[0]] + narrowed[i + 1:]
+            if broadcast_shapes(name, *(t.shape for t in trial)) == shape:
+                narrowed = trial
+    return tuple(narrowed)
+
+
 def broadcast_shapes(name: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     """numpy's broadcast of ``shapes``, or a :class:`ShapeError` naming them."""
     try:
@@ -116,8 +134,8 @@ def _fold(prim: Any, args: tuple[Expr, ...], param: Any, shape: tuple[int, ...]
         with np.errstate(all="ignore"):
             value = prim.numpy(*(np.float64(a.param) for a in args))
         return constant(float(value))
-    if prim.name == "broadcast_to" and not args[0].shape:
-        return None     # a scalar filling a shape stays one node, however large
+    if prim.name == "broadcast_to":
+        return None     # a constant filling a shape stays one small node
     values = [a.param if a.shape else np.float64(a.param) for a in args]
     with np.errstate(all="ignore"):
         value = prim.numpy(*values, param) if prim.structural else prim.numpy(*values)
@@ -414,10 +432,17 @@ def _pairwise(name: str, terms: list[Expr]) -> Expr:
     return terms[0]
 
 
-def sum(values: Any, axis: int | None = None) -> Any:  # noqa: A001
-    """Sum of an array (or iterable) of expressions; ``axis`` as in numpy."""
+def sum(values: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Sum over ``axis`` (all axes when None), as numpy: of a shaped expression one node,
+    of an array (or iterable) of scalar expressions balanced trees."""
+    if isinstance(values, Expr) and values.shape:
+        from .tensor_ops import reduce_sum
+
+        return reduce_sum(values, axis, keepdims)
     arr = np.asarray(values if not isinstance(values, Iterable) or _is_array_like(values)
                      else list(values), dtype=object)
+    if keepdims or not (axis is None or isinstance(axis, (int, np.integer))):
+        return _reduce("add", "add", arr, axis=axis, keepdims=keepdims)
     if axis is None:
         return _pairwise_sum([as_expr(v) for v in arr.ravel()])
     moved = np.moveaxis(arr, axis, -1)
@@ -425,6 +450,31 @@ def sum(values: Any, axis: int | None = None) -> Any:  # noqa: A001
     for index in np.ndindex(*out.shape):
         out[index] = _pairwise_sum([as_expr(v) for v in moved[index]])
     return out if out.ndim else out[()]
+
+
+def tensor(name: str, shape: Any) -> Symbol:
+    """A symbol with a shape (interned by name, like every symbol: the same name with
+    another shape raises :class:`~hybridad.HybridadError`).
+
+    >>> import hybridad as hd
+    >>> X = hd.tensor("X", (64, 784))
+    >>> X.shape, X.ndim, X.size
+    ((64, 784), 2, 50176)
+    """
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in dims):
+        raise ValueError(f"tensor(): a shape is a tuple of non-negative ints, got {shape!r}")
+    return symbol(name, tuple(int(n) for n in dims))
+
+
+def constant_node(value: Any) -> Expr:
+    """``hd.constant``: a constant node: a number gives a scalar constant, a numeric array an array
+    constant (interned by shape and content, so the same values give the same node)."""
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"constant(): expected a real number or numeric array, got "
+                        f"{type(value).__name__} of dtype {array.dtype}")
+    return array_constant(array) if array.ndim else as_expr(float(array))
 
 
 def dot(a: Any, b: Any) -> Any:

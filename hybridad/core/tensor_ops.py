@@ -160,6 +160,8 @@ def _sum_shape(shapes: tuple[Shape], axes: tuple[int, ...]) -> Shape:
 
 def _sum_vjp(g: Expr, node: Expr) -> Expr:
     x = node.args[0]
+    if node.param == tuple(range(len(node.param))):   # leading axes: numpy broadcasting
+        return broadcast_to(g, x.shape)
     kept = tuple(1 if i in node.param else n for i, n in enumerate(x.shape))
     return broadcast_to(reshape(g, kept), x.shape)
 

@@ -1,0 +1,55 @@
+"""How a node passes tangents forward and cotangents back: the one place that applies
+the registry's derivative rules, for every accumulation mode.
+
+An elementwise primitive has scalar partial rules: a tangent is multiplied by the
+partial (numpy broadcasting), and a cotangent is multiplied by it and then summed over
+the axes along which the argument was broadcast. A structural primitive carries a
+``(jvp, vjp)`` pair per argument (the linear map and its transpose). ``None`` means a
+structural zero: nothing flows, and nothing is built.
+"""
+
+from __future__ import annotations
+
+from ..core.build import ONE, apply, broadcast_to, is_const
+from ..core.expr import Expr
+from ..core.registry import PRIMITIVES
+from ..core.tensor_ops import unbroadcast
+
+
+def partial(node: Expr, i: int) -> Expr | None:
+    """∂node/∂(argument i) of an elementwise node as an Expr, or None when it is
+    structurally zero."""
+    rule = PRIMITIVES[node.op].partials[i]
+    if rule is None:
+        return None
+    p = rule(*node.args, node)
+    return None if is_const(p, 0.0) else p
+
+
+def tangent_term(node: Expr, i: int, t: Expr) -> Expr | None:
+    """The part of ``node``'s tangent that comes from argument i's tangent ``t``."""
+    prim = PRIMITIVES[node.op]
+    if prim.structural:
+        return prim.linear[i][0](t, node)
+    p = partial(node, i)
+    if p is None:
+        return None
+    return t if p is ONE else apply("mul", p, t)     # same node, no lookup
+
+
+def cotangent_term(node: Expr, i: int, g: Expr) -> Expr | None:
+    """The part of argument i's cotangent that comes from ``node``'s cotangent ``g``."""
+    prim = PRIMITIVES[node.op]
+    if prim.structural:
+        return prim.linear[i][1](g, node)
+    p = partial(node, i)
+    if p is None:
+        return None
+    term = apply("mul", g, p)
+    shape = node.args[i].shape
+    return term if term.shape == shape else unbroadcast(term, shape)
+
+
+def fit(value: Expr, shape: tuple[int, ...]) -> Expr:
+    """``value`` broadcast to ``shape`` (a tangent summed from narrower terms)."""
+    return value if value.shape == shape else broadcast_to(value, shape)
