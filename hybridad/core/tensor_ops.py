@@ -480,3 +480,20 @@ Expr.transpose = lambda self, *axes: transpose(  # type: ignore[attr-defined]
     (axes or None))
 Expr.reshape = lambda self, *shape: reshape(  # type: ignore[attr-defined]
     self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+
+
+def _constant_builder(values: Any) -> Expr:
+    return b.constant_node(values)
+
+
+def _sum_builder(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return b.sum(x, axis, keepdims)
+
+
+#: Public tensor functions by the name they print under (``sum(x, axis=0)``,
+#: ``reshape(x, (2, 3))``): what a parser calls for ``name(args, keyword=value)``.
+BUILDERS: dict[str, Any] = {
+    "sum": _sum_builder, "mean": mean, "reshape": reshape, "transpose": transpose,
+    "broadcast_to": broadcast_to, "expand_dims": expand_dims, "squeeze": squeeze,
+    "matmul": matmul, "constant": _constant_builder,
+}
