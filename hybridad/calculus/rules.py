@@ -30,7 +30,7 @@ def tangent_term(node: Expr, i: int, t: Expr) -> Expr | None:
     """The part of ``node``'s tangent that comes from argument i's tangent ``t``."""
     prim = PRIMITIVES[node.op]
     if prim.structural:
-        return prim.linear[i][0](t, node)
+        return prim.linear[i if prim.arity > 0 else 0][0](t, node, i)
     p = partial(node, i)
     if p is None:
         return None
@@ -41,7 +41,7 @@ def cotangent_term(node: Expr, i: int, g: Expr) -> Expr | None:
     """The part of argument i's cotangent that comes from ``node``'s cotangent ``g``."""
     prim = PRIMITIVES[node.op]
     if prim.structural:
-        return prim.linear[i][1](g, node)
+        return prim.linear[i if prim.arity > 0 else 0][1](g, node, i)
     p = partial(node, i)
     if p is None:
         return None

@@ -75,7 +75,7 @@ def apply(name: str, *operands: Any, param: Any = None) -> Expr:
     prim = PRIMITIVES[name]
     args = operands if all(type(a) in _NODE_TYPES for a in operands) else tuple(
         as_operand(a) for a in operands)
-    if len(args) != prim.arity:
+    if len(args) != prim.arity and not (prim.arity < 0 and args):
         raise TypeError(f"{name}() takes {prim.arity} argument(s), got {len(args)}")
     if prim.commutative and len(args) == 2 and _order_key(args[1]) < _order_key(args[0]):
         args = (args[1], args[0])
@@ -209,6 +209,8 @@ def _dispatch_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any
         result = _dispatch_ufunc(ufunc, method, inputs, kwargs)
         return np.asarray(result, dtype=object).view(ExprArray)
     plain = [_plain(i) for i in inputs]
+    if any(isinstance(p, Expr) and p.shape for p in plain):
+        return _tensor_ufunc(ufunc, method, plain, kwargs, out)
     function = _UFUNCS.get(ufunc)
     if method == "__call__" and function is not None and not kwargs:
         result = function(*plain)
@@ -239,6 +241,30 @@ def _dispatch_ufunc(ufunc: Any, method: str, inputs: tuple, kwargs: dict) -> Any
         target[...] = result
         return out[0]
     return _wrap(result)
+
+
+def _tensor_ufunc(ufunc: Any, method: str, inputs: list, kwargs: dict, out: Any) -> Any:
+    """A ufunc with a shaped expression among its inputs: one node (elementwise
+    primitives broadcast, ``np.matmul`` is the matmul primitive, ``reduce`` of add,
+    multiply is not, maximum and minimum are the sum, max and min reductions)."""
+    from . import tensor_ops
+
+    if out is not None:
+        raise TypeError(f"{ufunc.__name__}: out= cannot hold a tensor expression; "
+                        f"assign the result instead")
+    if method == "__call__" and not kwargs:
+        if ufunc is np.matmul:
+            return tensor_ops.matmul(*inputs)
+        function = _UFUNCS.get(ufunc)
+        if function is not None:
+            return function(*inputs)
+    reductions = {np.add: tensor_ops.reduce_sum, np.maximum: tensor_ops.reduce_max,
+                  np.minimum: tensor_ops.reduce_min}
+    if method == "reduce" and ufunc in reductions and set(kwargs) <= {"axis", "keepdims"}:
+        return reductions[ufunc](inputs[0], kwargs.get("axis", 0),
+                                 kwargs.get("keepdims", False))
+    raise TypeError(f"numpy's {ufunc.__name__}.{method} with {sorted(kwargs)} is not "
+                    f"defined on hybridad tensor expressions")
 
 
 def _wrap(result: Any) -> Any:
@@ -555,7 +581,8 @@ _UFUNCS: dict[Any, Callable[..., Any]] = {
 def _array_ufunc(self: Expr, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
     """numpy ufuncs on an Expr (``np.sin(x)``, ``np.float64(2) * x``) build nodes; an Expr
     is a 0-d array to reductions (``np.sum(x)``, ``np.max(x)`` give x) and ``out=``."""
-    if method == "__call__" and (_UFUNCS.get(ufunc) is None or set(kwargs) - {"out"}):
+    if method == "__call__" and (_UFUNCS.get(ufunc) is None or set(kwargs) - {"out"}) \
+            and not (ufunc is np.matmul and self.shape):
         return NotImplemented
     return _dispatch_ufunc(ufunc, method, inputs, kwargs)
 

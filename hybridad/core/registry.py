@@ -49,7 +49,8 @@ class Primitive:
     name : str
         Node op name; also the function name used by the printer and the parser.
     arity : int
-        Number of arguments.
+        Number of arguments; ``VARIADIC`` (-1) for a structural primitive taking any
+        number (concatenate, einsum), whose ``linear`` then holds one pair for all.
     numpy : callable
         Reference evaluation on floats or numpy arrays (IEEE semantics, no exceptions).
     partials : tuple
@@ -79,10 +80,11 @@ class Primitive:
         node's static parameter last, ``numpy(*values, param)``.
     linear : tuple
         For a structural primitive, one ``(jvp, vjp)`` pair per argument: ``jvp(t,
-        node)`` is the node's tangent from argument i's tangent ``t`` and ``vjp(g,
-        node)`` argument i's cotangent from the node's cotangent ``g`` (the transpose of
-        the same linear map), as in JAX; a bilinear primitive (matmul) is linear in each
-        argument with the others fixed.
+        node, i)`` is the node's tangent from argument i's tangent ``t`` and ``vjp(g,
+        node, i)`` argument i's cotangent from the node's cotangent ``g`` (the transpose
+        of the same linear map), as in JAX. Both are linear in ``t`` / ``g``; their
+        coefficients may depend on the node (a bilinear matmul is linear in each argument
+        with the others fixed; a max reduction routes through the maxima).
     format : callable or None
         ``format(node, texts) -> (text, precedence)`` for a structural primitive
         (``X @ W``, ``X.T``, ``sum(x, axis=0)``); ``texts`` holds each argument's.
@@ -105,10 +107,10 @@ class Primitive:
     format: Optional[Callable[..., Any]] = None
 
     def __post_init__(self) -> None:
-        if self.shape is not None and len(self.linear) != self.arity:
+        if self.shape is not None and len(self.linear) != max(self.arity, 1):
             raise ValueError(f"{self.name}: a structural primitive needs one (jvp, vjp) "
                              f"pair per argument")
-        if len(self.partials) != self.arity:
+        if len(self.partials) != max(self.arity, 0):
             raise ValueError(f"{self.name}: {self.arity} arguments but "
                              f"{len(self.partials)} partial rules")
         if self.domain and len(self.domain) != self.arity:
@@ -121,6 +123,8 @@ class Primitive:
     def __repr__(self) -> str:
         return f"Primitive({self.name!r}, arity={self.arity})"
 
+
+VARIADIC = -1
 
 PRIMITIVES: dict[str, Primitive] = {}
 ALIASES: dict[str, str] = {}

@@ -44,9 +44,11 @@ def _no_sympy(ns: Any, *args: Any) -> Any:
 
 
 def _structural(name: str, arity: int, numpy: Any, shape: Any, linear: tuple,
-                format: Any, simplify: Any = None) -> Primitive:
-    return register(Primitive(name, arity, numpy, (None,) * arity, _no_sympy, simplify,
-                              (), Flags.LINEAR, (), None, None, (), shape, linear, format))
+                format: Any, simplify: Any = None, flags: Flags = Flags.LINEAR
+                ) -> Primitive:
+    return register(Primitive(name, arity, numpy, (None,) * max(arity, 0), _no_sympy,
+                              simplify, (), flags, (), None, None, (), shape, linear,
+                              format))
 
 
 def _tuple_text(values: tuple) -> str:
@@ -111,7 +113,7 @@ def _mT(x: Expr) -> Expr:
     return transpose(x, perm)
 
 
-def _matmul_vjp_left(g: Expr, node: Expr) -> Expr:
+def _matmul_vjp_left(g: Expr, node: Expr, i: int) -> Expr:
     a, c = node.args
     if a.ndim == 1 and c.ndim == 1:
         return b.multiply(g, c)
@@ -124,7 +126,7 @@ def _matmul_vjp_left(g: Expr, node: Expr) -> Expr:
     return unbroadcast(matmul(g, _mT(c)), a.shape)
 
 
-def _matmul_vjp_right(g: Expr, node: Expr) -> Expr:
+def _matmul_vjp_right(g: Expr, node: Expr, i: int) -> Expr:
     a, c = node.args
     if a.ndim == 1 and c.ndim == 1:
         return b.multiply(g, a)
@@ -147,8 +149,8 @@ def _format_matmul(node: Expr, texts: list[tuple[str, int]]) -> tuple[str, int]:
 
 MATMUL = _structural(
     "matmul", 2, lambda a, c, param: np.matmul(a, c), _matmul_shape,
-    ((lambda t, node: matmul(t, node.args[1]), _matmul_vjp_left),
-     (lambda t, node: matmul(node.args[0], t), _matmul_vjp_right)),
+    ((lambda t, node, i: matmul(t, node.args[1]), _matmul_vjp_left),
+     (lambda t, node, i: matmul(node.args[0], t), _matmul_vjp_right)),
     _format_matmul)
 
 
@@ -158,7 +160,7 @@ def _sum_shape(shapes: tuple[Shape], axes: tuple[int, ...]) -> Shape:
     return tuple(n for i, n in enumerate(shape) if i not in axes)
 
 
-def _sum_vjp(g: Expr, node: Expr) -> Expr:
+def _sum_vjp(g: Expr, node: Expr, i: int) -> Expr:
     x = node.args[0]
     if node.param == tuple(range(len(node.param))):   # leading axes: numpy broadcasting
         return broadcast_to(g, x.shape)
@@ -176,7 +178,7 @@ def _format_sum(node: Expr, texts: list[tuple[str, int]]) -> tuple[str, int]:
 
 SUM = _structural(
     "sum", 1, lambda x, axes: np.sum(x, axis=axes), _sum_shape,
-    ((lambda t, node: reduce_sum(t, node.param), _sum_vjp),), _format_sum,
+    ((lambda t, node, i: reduce_sum(t, node.param), _sum_vjp),), _format_sum,
     lambda x, axes: x if not axes else None)
 
 
@@ -198,8 +200,8 @@ def _simplify_reshape(x: Expr, shape: Shape) -> Expr | None:
 
 RESHAPE = _structural(
     "reshape", 1, lambda x, shape: np.reshape(x, shape), _reshape_shape,
-    ((lambda t, node: reshape(t, node.shape),
-      lambda g, node: reshape(g, node.args[0].shape)),),
+    ((lambda t, node, i: reshape(t, node.shape),
+      lambda g, node, i: reshape(g, node.args[0].shape)),),
     lambda node, texts: (f"reshape({texts[0][0]}, {_tuple_text(node.shape)})", _ATOM),
     _simplify_reshape)
 
@@ -228,8 +230,8 @@ def _format_transpose(node: Expr, texts: list[tuple[str, int]]) -> tuple[str, in
 
 TRANSPOSE = _structural(
     "transpose", 1, lambda x, perm: np.transpose(x, perm), _transpose_shape,
-    ((lambda t, node: transpose(t, node.param),
-      lambda g, node: transpose(g, tuple(int(i) for i in np.argsort(node.param)))),),
+    ((lambda t, node, i: transpose(t, node.param),
+      lambda g, node, i: transpose(g, tuple(int(i) for i in np.argsort(node.param)))),),
     _format_transpose, _simplify_transpose)
 
 
@@ -253,8 +255,8 @@ def _simplify_broadcast(x: Expr, shape: Shape) -> Expr | None:
 
 BROADCAST_TO = _structural(
     "broadcast_to", 1, lambda x, shape: np.broadcast_to(x, shape), _broadcast_shape,
-    ((lambda t, node: broadcast_to(t, node.shape),
-      lambda g, node: unbroadcast(g, node.args[0].shape)),),
+    ((lambda t, node, i: broadcast_to(t, node.shape),
+      lambda g, node, i: unbroadcast(g, node.args[0].shape)),),
     lambda node, texts: (f"broadcast_to({texts[0][0]}, {_tuple_text(node.shape)})", _ATOM),
     _simplify_broadcast)
 
@@ -349,8 +351,8 @@ def _slice_text(start: int, stop: int, step: int, n: int) -> str:
 
 GETITEM = _structural(
     "getitem", 1, _getitem_numpy, lambda shapes, index: _index_shape(shapes[0], index),
-    ((lambda t, node: apply_index(t, node.param),
-      lambda g, node: b.apply("scatter", g, param=(node.param, node.args[0].shape))),),
+    ((lambda t, node, i: apply_index(t, node.param),
+      lambda g, node, i: b.apply("scatter", g, param=(node.param, node.args[0].shape))),),
     lambda node, texts: (f"{_postfix(texts[0])}[{_format_index(node.param, node.args[0].shape)}]",
                          _ATOM))
 
@@ -365,11 +367,202 @@ def _scatter_shape(shapes: tuple[Shape], param: tuple) -> Shape:
 
 SCATTER = _structural(
     "scatter", 1, _scatter_numpy, _scatter_shape,
-    ((lambda t, node: b.apply("scatter", t, param=node.param),
-      lambda g, node: apply_index(g, node.param[0])),),
+    ((lambda t, node, i: b.apply("scatter", t, param=node.param),
+      lambda g, node, i: apply_index(g, node.param[0])),),
     lambda node, texts: (f"scatter({texts[0][0]}, "
                          f"[{_format_index(*node.param)}], {_tuple_text(node.shape)})",
                          _ATOM))
+
+
+# -- max / min reductions -------------------------------------------------------------------
+def _extreme_weights(node: Expr) -> Expr:
+    """Where the maxima (minima) of the reduced axes are, each weighted 1/(number of
+    ties), so ties split the derivative evenly (as ``maximum``'s ½–½)."""
+    x = node.args[0]
+    kept = tuple(1 if i in node.param else n for i, n in enumerate(x.shape))
+    compare = b.greater_equal if node.op == "max" else b.less_equal
+    mask = compare(x, reshape(node, kept))
+    return mask / reduce_sum(mask, node.param, keepdims=True)
+
+
+def _format_reduction(node: Expr, texts: list[tuple[str, int]]) -> tuple[str, int]:
+    x = node.args[0]
+    if node.param == tuple(range(x.ndim)):
+        return f"{node.op}({texts[0][0]})", _ATOM
+    axis = node.param[0] if len(node.param) == 1 else _tuple_text(node.param)
+    return f"{node.op}({texts[0][0]}, axis={axis})", _ATOM
+
+
+def _extreme(name: str, function: Any) -> Primitive:
+    return _structural(
+        name, 1, lambda x, axes: function(x, axis=axes), _sum_shape,
+        ((lambda t, node, i: reduce_sum(b.multiply(t, _extreme_weights(node)), node.param),
+          lambda g, node, i: b.multiply(_sum_vjp(g, node, i), _extreme_weights(node))),),
+        _format_reduction, lambda x, axes: x if not axes else None, Flags.NONE)
+
+
+MAX = _extreme("max", np.max)
+MIN = _extreme("min", np.min)
+
+
+# -- concatenate -----------------------------------------------------------------------------
+def _concatenate_shape(shapes: tuple[Shape, ...], axis: int) -> Shape:
+    first = shapes[0]
+    if not first:
+        raise ShapeError("concatenate: zero-dimensional values cannot be concatenated")
+    for shape in shapes[1:]:
+        if len(shape) != len(first) or any(
+                n != m for k, (n, m) in enumerate(zip(shape, first)) if k != axis):
+            raise ShapeError(f"concatenate: shapes {first} and {shape} differ outside "
+                             f"axis {axis}")
+    return first[:axis] + (sum(s[axis] for s in shapes),) + first[axis + 1:]
+
+
+def _block_index(node: Expr, i: int) -> tuple:
+    """The basic index of argument i's block inside a concatenation."""
+    axis = node.param
+    start = sum(a.shape[axis] for a in node.args[:i])
+    stop = start + node.args[i].shape[axis]
+    return tuple(("slice", start, stop, 1) if k == axis else ("slice", 0, n, 1)
+                 for k, n in enumerate(node.shape))
+
+
+CONCATENATE = _structural(
+    "concatenate", -1, lambda *values: np.concatenate(values[:-1], axis=values[-1]),
+    _concatenate_shape,
+    ((lambda t, node, i: b.apply("scatter", t, param=(_block_index(node, i), node.shape)),
+      lambda g, node, i: apply_index(g, _block_index(node, i))),),
+    lambda node, texts: (f"concatenate([{', '.join(t[0] for t in texts)}], "
+                         f"axis={node.param})", _ATOM),
+    lambda *args: args[0] if len(args) == 2 else None)
+
+
+# -- einsum ----------------------------------------------------------------------------------
+def parse_subscripts(subscripts: str, n_operands: int) -> tuple[list[str], str]:
+    """Input and output index strings of an einsum specification (letters only; the
+    output, when implicit, is numpy's: the indices used once, in alphabetical order)."""
+    text = subscripts.replace(" ", "")
+    inputs_text, arrow, output = text.partition("->")
+    inputs = inputs_text.split(",")
+    if "." in text or not all(part.isalpha() or part == "" for part in inputs + [output]):
+        raise ValueError(f"einsum: subscripts are letters, ',' and '->' (no '...'), got "
+                         f"{subscripts!r}")
+    if len(inputs) != n_operands:
+        raise ValueError(f"einsum: {subscripts!r} names {len(inputs)} operands, "
+                         f"{n_operands} given")
+    for part in inputs + [output]:
+        if len(set(part)) != len(part):
+            raise ValueError(f"einsum: repeated index within one operand in "
+                             f"{subscripts!r} (diagonals are not supported)")
+    if not arrow:
+        letters = "".join(inputs)
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if set(output) - set("".join(inputs)):
+        raise ValueError(f"einsum: output indices of {subscripts!r} appear in no input")
+    return inputs, output
+
+
+def _einsum_shape(shapes: tuple[Shape, ...], spec: str) -> Shape:
+    inputs, output = parse_subscripts(spec, len(shapes))
+    sizes: dict[str, int] = {}
+    for part, shape in zip(inputs, shapes):
+        if len(part) != len(shape):
+            raise ShapeError(f"einsum: operand {part!r} has {len(part)} indices but shape "
+                             f"{shape}")
+        for c, n in zip(part, shape):
+            if sizes.setdefault(c, n) != n:
+                raise ShapeError(f"einsum: index {c!r} is {sizes[c]} in one operand and "
+                                 f"{n} in another ({spec}, shapes {list(shapes)})")
+    return tuple(sizes[c] for c in output)
+
+
+def _einsum_jvp(t: Expr, node: Expr, i: int) -> Expr:
+    operands = list(node.args)
+    operands[i] = t
+    return b.apply("einsum", *operands, param=node.param)
+
+
+def _einsum_vjp(g: Expr, node: Expr, i: int) -> Expr:
+    """Transpose in operand i: contract the cotangent with the other operands onto
+    operand i's indices; indices that only operand i has are broadcast back."""
+    inputs, output = parse_subscripts(node.param, len(node.args))
+    others = [p for k, p in enumerate(inputs) if k != i] + [output]
+    present = set("".join(others))
+    target = "".join(c for c in inputs[i] if c in present)
+    operands = [a for k, a in enumerate(node.args) if k != i] + [g]
+    result = b.apply("einsum", *operands, param=",".join(others) + "->" + target)
+    x = node.args[i]
+    if target == inputs[i]:
+        return result
+    kept = tuple(n if c in present else 1 for c, n in zip(inputs[i], x.shape))
+    return broadcast_to(reshape(result, kept), x.shape)
+
+
+EINSUM = _structural(
+    "einsum", -1, lambda *values: np.einsum(values[-1], *values[:-1]), _einsum_shape,
+    ((_einsum_jvp, _einsum_vjp),),
+    lambda node, texts: (f"einsum({node.param!r}, {', '.join(t[0] for t in texts)})",
+                         _ATOM),
+    flags=Flags.NONE)
+
+
+# -- gather (integer-array indexing) and its transpose ---------------------------------------
+def _take_shape(shapes: tuple[Shape], param: tuple) -> Shape:
+    axis, indices, index_shape = param
+    shape = shapes[0]
+    if not shape:
+        raise ShapeError("take: a scalar cannot be indexed")
+    n = shape[axis]
+    if any(not -n <= k < n for k in indices):
+        raise IndexError(f"take: an index in {list(indices)[:8]} is out of bounds for axis "
+                         f"{axis} with size {n}")
+    return shape[:axis] + index_shape + shape[axis + 1:]
+
+
+def _take_numpy(x: Any, param: tuple) -> Any:
+    axis, indices, index_shape = param
+    return np.take(np.asarray(x), np.array(indices, dtype=np.intp).reshape(index_shape),
+                   axis=axis)
+
+
+def _scatter_add_numpy(g: Any, param: tuple) -> Any:
+    axis, indices, index_shape, shape = param
+    g = np.asarray(g)
+    out = np.zeros(shape, dtype=g.dtype)
+    if g.dtype == object:
+        out[...] = b.ZERO
+    where = (slice(None),) * axis + (np.array(indices, dtype=np.intp).reshape(index_shape),)
+    np.add.at(out, where, g)
+    return out
+
+
+def _index_text(param: tuple) -> str:
+    axis, indices, index_shape = param[:3]
+    listed = np.array(indices, dtype=np.intp).reshape(index_shape).tolist()
+    return f"{listed}, axis={axis}"
+
+
+TAKE = _structural(
+    "take", 1, _take_numpy, _take_shape,
+    ((lambda t, node, i: b.apply("take", t, param=node.param),
+      lambda g, node, i: b.apply("scatter_add", g,
+                                 param=node.param + (node.args[0].shape,))),),
+    lambda node, texts: (f"take({texts[0][0]}, {_index_text(node.param)})", _ATOM))
+
+
+def _scatter_add_shape(shapes: tuple[Shape], param: tuple) -> Shape:
+    if _take_shape((param[3],), param[:3]) != shapes[0]:
+        raise ShapeError(f"scatter_add: a value of shape {shapes[0]} does not fit the "
+                         f"index of a value of shape {param[3]}")
+    return param[3]
+
+
+SCATTER_ADD = _structural(
+    "scatter_add", 1, _scatter_add_numpy, _scatter_add_shape,
+    ((lambda t, node, i: b.apply("scatter_add", t, param=node.param),
+      lambda g, node, i: b.apply("take", g, param=node.param[:3])),),
+    lambda node, texts: (f"scatter_add({texts[0][0]}, {_index_text(node.param)}, "
+                         f"{_tuple_text(node.shape)})", _ATOM))
 
 
 # -- builders --------------------------------------------------------------------------------
@@ -449,6 +642,127 @@ def _keep(total: Expr, x: Expr, axes: tuple[int, ...]) -> Expr:
     return reshape(total, tuple(1 if i in axes else n for i, n in enumerate(x.shape)))
 
 
+def reduce_max(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Largest element over ``axis`` (all axes when None); ties share the derivative."""
+    return _extreme_reduction("max", x, axis, keepdims)
+
+
+def reduce_min(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    """Smallest element over ``axis`` (all axes when None); ties share the derivative."""
+    return _extreme_reduction("min", x, axis, keepdims)
+
+
+def _extreme_reduction(name: str, x: Any, axis: Any, keepdims: bool) -> Any:
+    if not (isinstance(x, Expr) and x.shape):
+        function = np.max if name == "max" else np.min
+        return function(np.asarray(x, dtype=object).view(b.ExprArray), axis=axis,
+                        keepdims=keepdims)
+    axes = normalize_axes(axis, x.ndim, name)
+    if any(x.shape[a] == 0 for a in axes):
+        raise ShapeError(f"{name}: zero-size reduction over axis {axis} of shape {x.shape} "
+                         f"has no identity")
+    result = b.apply(name, x, param=axes)
+    return _keep(result, x, axes) if keepdims else result
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False) -> Expr:
+    """log(sum(exp(x))) over ``axis``, computed as m + log(sum(exp(x - m))) with m the
+    maximum held constant (its derivative cancels), so large inputs do not overflow;
+    the derivative is the softmax."""
+    node = _node(x)
+    axes = normalize_axes(axis, node.ndim, "logsumexp")
+    shift = b.stop_gradient(reduce_max(node, axes, keepdims=True))
+    total = b.log(reduce_sum(b.exp(node - shift), axes, keepdims=True)) + shift
+    return total if keepdims else reshape(total, _sum_shape((node.shape,), axes))
+
+
+def softmax(x: Any, axis: Any = -1) -> Expr:
+    """exp(x) / sum(exp(x)) over ``axis``, shifted by the (constant) maximum so large
+    inputs do not overflow."""
+    node = _node(x)
+    axes = normalize_axes(axis, node.ndim, "softmax")
+    e = b.exp(node - b.stop_gradient(reduce_max(node, axes, keepdims=True)))
+    return e / reduce_sum(e, axes, keepdims=True)
+
+
+def concatenate(values: Any, axis: int = 0) -> Expr:
+    """Join shaped values along an existing ``axis``, as ``np.concatenate``."""
+    nodes = [_node(v) for v in values]
+    if not nodes:
+        raise ValueError("concatenate: needs at least one value")
+    return b.apply("concatenate", *nodes,
+                   param=normalize_axes(axis, max(nodes[0].ndim, 1), "concatenate")[0])
+
+
+def stack(values: Any, axis: int = 0) -> Any:
+    """Join values along a new ``axis``, as ``np.stack``; an object array of scalar
+    expressions (``hd.scalarize``'s result) becomes one shaped expression."""
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        array = values
+        flat = concatenate([reshape(b.as_operand(e), (1,)) for e in array.ravel()]) \
+            if array.size else b.constant_node(np.zeros(array.shape))
+        return reshape(flat, array.shape) if array.size else flat
+    nodes = [_node(v) for v in values]
+    if not nodes:
+        raise ValueError("stack: needs at least one value")
+    position = axis % (nodes[0].ndim + 1)
+    return concatenate([expand_dims(n, position) for n in nodes], position)
+
+
+def einsum(subscripts: str, *operands: Any) -> Expr:
+    """Einstein summation as ``np.einsum`` (letters, explicit or implicit output; no
+    ``...`` or repeated indices within one operand). Linear in each operand."""
+    nodes = [_node(o) for o in operands]
+    inputs, output = parse_subscripts(subscripts, len(nodes))
+    return b.apply("einsum", *nodes, param=",".join(inputs) + "->" + output)
+
+
+def tensordot(a: Any, c: Any, axes: Any = 2) -> Expr:
+    """Sum products over the last ``axes`` axes of a and the first of c (or the listed
+    axes), as ``np.tensordot``; written as an einsum."""
+    left, right = _node(a), _node(c)
+    if isinstance(axes, (int, np.integer)):
+        pairs = (list(range(left.ndim - axes, left.ndim)), list(range(int(axes))))
+    else:
+        first, second = axes
+        pairs = ([first] if isinstance(first, (int, np.integer)) else list(first),
+                 [second] if isinstance(second, (int, np.integer)) else list(second))
+    pairs = ([k % left.ndim for k in pairs[0]], [k % right.ndim for k in pairs[1]])
+    letters = iter("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    left_idx = [next(letters) for _ in range(left.ndim)]
+    right_idx = [next(letters) for _ in range(right.ndim)]
+    for i, j in zip(*pairs):
+        right_idx[j] = left_idx[i]
+    output = [c for k, c in enumerate(left_idx) if k not in pairs[0]] + [
+        c for k, c in enumerate(right_idx) if k not in pairs[1]]
+    spec = f"{''.join(left_idx)},{''.join(right_idx)}->{''.join(output)}"
+    return b.apply("einsum", left, right, param=spec)
+
+
+def dot(a: Any, c: Any) -> Any:
+    """``np.dot``: products of scalars, matmul for vectors and matrices, and for N-d
+    values the sum over the last axis of a and the second-to-last of c."""
+    left, right = _node(a), _node(c)
+    if not left.shape or not right.shape:
+        return b.multiply(left, right)
+    if left.ndim <= 2 and right.ndim <= 2:
+        return matmul(left, right)
+    return tensordot(left, right, ([-1], [-2 if right.ndim > 1 else -1]))
+
+
+def take(x: Any, indices: Any, axis: int = 0) -> Expr:
+    """Elements of ``x`` at integer ``indices`` along ``axis`` (a gather; its transpose
+    adds cotangents back at those indices, repeats included), as ``np.take``."""
+    node = _node(x)
+    index = np.asarray(indices)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"take: indices must be integers, got dtype {index.dtype}")
+    axis = normalize_axes(axis, node.ndim, "take")[0]
+    n = node.shape[axis]
+    flat = tuple(int(k) % n if -n <= k < n else int(k) for k in index.ravel())
+    return b.apply("take", node, param=(axis, flat, index.shape))
+
+
 def apply_index(x: Expr, index: Any) -> Expr:
     """``x[index]`` for a basic (normalized or raw) index."""
     if not (isinstance(index, tuple) and all(
@@ -468,7 +782,26 @@ def _covers(index: tuple, shape: Shape) -> bool:
 def _getitem(self: Expr, index: Any) -> Expr:
     if not self.shape:
         raise TypeError(f"a scalar expression cannot be indexed: {self}[{index!r}]")
+    gather = _gather_form(index, self.ndim)
+    if gather is not None:
+        return take(self, *gather)
     return apply_index(self, index)
+
+
+def _gather_form(index: Any, ndim: int) -> tuple[Any, int] | None:
+    """(indices, axis) when ``index`` is one integer array (or list) at some axis with
+    full slices elsewhere, as ``x[[0, 2]]`` or ``x[:, idx]``; None for basic indexing."""
+    items = index if isinstance(index, tuple) else (index,)
+    arrays = [k for k, item in enumerate(items)
+              if isinstance(item, (list, np.ndarray))]
+    if not arrays:
+        return None
+    full = all(isinstance(item, slice) and item == slice(None)
+               for k, item in enumerate(items) if k != arrays[0])
+    if len(arrays) > 1 or not full or arrays[0] >= ndim:
+        raise TypeError(f"indexing with an integer array is supported as one array at one "
+                        f"axis with ':' elsewhere (x[idx], x[:, idx]), got {index!r}")
+    return items[arrays[0]], arrays[0]
 
 
 Expr.__matmul__ = lambda self, other: matmul(self, other)  # type: ignore[attr-defined]
@@ -495,5 +828,57 @@ def _sum_builder(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
 BUILDERS: dict[str, Any] = {
     "sum": _sum_builder, "mean": mean, "reshape": reshape, "transpose": transpose,
     "broadcast_to": broadcast_to, "expand_dims": expand_dims, "squeeze": squeeze,
-    "matmul": matmul, "constant": _constant_builder,
+    "matmul": matmul, "constant": _constant_builder, "max": reduce_max, "min": reduce_min,
+    "logsumexp": logsumexp, "softmax": softmax, "concatenate": concatenate,
+    "stack": stack, "einsum": einsum, "tensordot": tensordot, "dot": dot, "take": take,
 }
+
+
+def _ravel(x: Any, order: str = "C") -> Expr:
+    return reshape(x, (-1,))
+
+
+def _where(condition: Any, x: Any = None, y: Any = None) -> Any:
+    if x is None or y is None:
+        raise TypeError("np.where(condition) of an expression has no numeric answer; "
+                        "use the three-argument form np.where(condition, x, y)")
+    return b.where(condition, x, y)
+
+
+#: numpy functions answered by hybridad when a shaped expression is among the arguments
+NUMPY_FUNCTIONS: dict[Any, Any] = {
+    np.sum: _sum_builder, np.mean: mean, np.max: reduce_max, np.amax: reduce_max,
+    np.min: reduce_min, np.amin: reduce_min, np.reshape: reshape, np.transpose: transpose,
+    np.concatenate: concatenate, np.stack: stack, np.einsum: einsum,
+    np.tensordot: tensordot, np.dot: dot, np.where: _where, np.expand_dims: expand_dims,
+    np.squeeze: squeeze, np.broadcast_to: broadcast_to, np.take: take, np.ravel: _ravel,
+    np.shape: lambda x: x.shape, np.ndim: lambda x: x.ndim, np.size: lambda x: x.size,
+}
+
+
+def _holds_tensor(values: Any) -> bool:
+    """Whether a shaped expression is among ``values`` (looking one level into lists)."""
+    for value in values:
+        if isinstance(value, Expr) and value.shape:
+            return True
+        if isinstance(value, (list, tuple)) and any(
+                isinstance(v, Expr) and v.shape for v in value):
+            return True
+    return False
+
+
+def _array_function(self: Expr, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+    """numpy functions on shaped expressions build nodes (``np.sum(H, axis=0)``,
+    ``np.concatenate``, ``np.einsum``, ``np.where``); with scalar expressions only,
+    numpy's own implementation runs, as for any object."""
+    if _holds_tensor(args) or _holds_tensor(kwargs.values()):
+        function = NUMPY_FUNCTIONS.get(func)
+        if function is None:
+            raise TypeError(f"numpy.{func.__name__} is not defined on hybridad tensor "
+                            f"expressions; the supported numpy functions are "
+                            f"{', '.join(sorted(f.__name__ for f in NUMPY_FUNCTIONS))}")
+        return function(*args, **kwargs)
+    return func._implementation(*args, **kwargs)
+
+
+Expr.__array_function__ = _array_function  # type: ignore[attr-defined]
