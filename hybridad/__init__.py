@@ -15,8 +15,12 @@ from .core.build import (
 )
 from .core.build import constant_node as constant
 from .core.tensor_ops import (
-    broadcast_to, expand_dims, matmul, mean, reshape, squeeze, transpose,
+    broadcast_to, concatenate, einsum, expand_dims, logsumexp, matmul, mean, reshape,
+    softmax, squeeze, stack, take, tensordot, transpose,
 )
+from .core.tensor_ops import reduce_max as max  # noqa: A001
+from .core.tensor_ops import reduce_min as min  # noqa: A001
+from .core.scalarize import scalarize
 from .core.dot import render_dot, to_dot
 from .core.evaluate import evaluate
 from .core.expr import Constant, Expr, Symbol
@@ -34,8 +38,9 @@ __version__ = "0.1.0"
 __all__ = [
     "Constant", "Expr", "HybridadError", "Kernel", "ParseError", "ShapeError", "Symbol",
     "Tape", "TracingError", "clear_kernel_cache", "lambdify",
-    "broadcast_to", "constant", "expand_dims", "jvp", "matmul", "mean", "reshape",
-    "squeeze", "tensor", "transpose", "vjp",
+    "broadcast_to", "concatenate", "constant", "einsum", "expand_dims", "jvp",
+    "logsumexp", "matmul", "max", "mean", "min", "reshape", "scalarize", "softmax",
+    "squeeze", "stack", "take", "tensor", "tensordot", "transpose", "vjp",
     "abs", "acos", "arccos", "arcsin", "arctan", "arctan2", "asin", "atan", "atan2",
     "check_grad", "cos", "cosh", "count_ops", "cse", "diff", "dot", "evaluate", "exp",
     "expm1", "from_sympy", "gradient", "hessian", "jacobian", "log", "log1p", "maximum",

@@ -20,6 +20,8 @@ from ..calculus.jacobian import jacobian as symbolic_jacobian
 from ..core.build import fresh_symarray
 from ..core.evaluate import evaluate
 from ..core.expr import Expr
+from ..core.scalarize import at_element_level, element_symbols, replace_symbols
+from ..core.traverse import topo_order
 from ..tape import Tape
 from .threads import MIN_ROWS_PER_THREAD, thread_pool  # noqa: F401 (re-exported)
 from .layout import F64, Block, Group, as_block, batch_of, convert_argument, parse_groups
@@ -44,6 +46,12 @@ def _wrt_groups(wrt: Any, groups: list[Group], caller: str) -> list[int]:
             raise ValueError(f"{caller}: wrt item {item!r} is not one of the arguments")
         picked.append(matches[0])
     return picked
+
+
+def _has_shaped_nodes(exprs: Any) -> bool:
+    roots = [exprs] if isinstance(exprs, Expr) else [
+        e for e in exprs if isinstance(e, Expr)] if isinstance(exprs, (list, tuple)) else []
+    return any(node.shape for node in topo_order(roots))
 
 
 def _is_symbol_array(x: Any) -> bool:
@@ -119,6 +127,11 @@ class Kernel:
                  mode: str = "auto"):
         _check_options(derivatives, reduce, backend, opt_level, threads)
         self._init_args = (args, exprs, derivatives)
+        # tensor symbols and shaped outputs run at element level (small tensors)
+        leaves = element_symbols(args)
+        if leaves or _has_shaped_nodes(exprs):
+            args, wrt = replace_symbols(args, leaves), replace_symbols(wrt, leaves)
+            exprs = at_element_level(exprs, leaves)
         self.options = dict(wrt=wrt, reduce=reduce, backend=backend, fastmath=fastmath,
                             opt_level=opt_level, threads=threads, mode=mode)
         groups, self.flat_args = parse_groups(args)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.build import apply
-from ..core.expr import Expr, Symbol, symbol
+from ..core.expr import Expr, Symbol, is_live_symbol, symbol
 from ..core.traverse import parent_counts, topo_order
 from .jacobian import _outputs
 
@@ -36,13 +36,22 @@ def cse(exprs: Expr | Any, prefix: str = "x") -> tuple[list[tuple[Symbol, Expr]]
         if not node.args:
             new[node] = node
             continue
-        rebuilt = apply(node.op, *(new[a] for a in node.args))
+        rebuilt = apply(node.op, *(new[a] for a in node.args), param=node.param)
         if counts[node] > 1:
-            name = symbol(next(names))
+            name = _named(names, rebuilt.shape)
             replacements.append((name, rebuilt))
             rebuilt = name
         new[node] = rebuilt
     return replacements, [new[r] for r in roots]
+
+
+def _named(names: Any, shape: tuple[int, ...]) -> Symbol:
+    """The next free name as a symbol of ``shape`` (a name held elsewhere by a symbol of
+    another shape is skipped)."""
+    while True:
+        name = next(names)
+        if not is_live_symbol(name) or symbol(name).shape == shape:
+            return symbol(name, shape)
 
 
 def _fresh_names(order: list[Expr], prefix: str):

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core.build import as_expr, as_operand
+from ..core.build import as_expr, as_operand, fresh_symarray
 from ..core.expr import Expr, Symbol
 from ..errors import ShapeError
 from .diff import _check_variable, adjoints, directional, forward_columns, weighted_adjoints
@@ -90,12 +90,16 @@ def jvp(y: Any, tangents: dict) -> Any:
     return result if many else result[0]
 
 
-def jacobian(exprs: Any, wrt: Sequence[Symbol], mode: str = "auto") -> np.ndarray:
+def jacobian(exprs: Any, wrt: Any, mode: str = "auto") -> Any:
     """Jacobian, shape (m, n): rows by reverse accumulation (``mode="reverse"``, the
-    ``"auto"`` choice when m <= n) or columns by forward accumulation."""
+    ``"auto"`` choice when m <= n) or columns by forward accumulation. For a shaped
+    expression and a tensor symbol, one expression of shape ``y.shape + x.shape`` (as
+    JAX), materialised element by element (for small tensors)."""
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse', got "
                          f"{mode!r}")
+    if isinstance(wrt, Expr) and wrt.shape or isinstance(exprs, Expr) and exprs.shape:
+        return _tensor_jacobian(as_operand(exprs), _check_variable(wrt, "jacobian()"), mode)
     outputs, variables = _outputs(exprs), _variables(wrt, "jacobian()")
     out = np.empty((len(outputs), len(variables)), dtype=object)
     if mode == "reverse" or mode == "auto" and len(outputs) <= len(variables):
@@ -107,9 +111,13 @@ def jacobian(exprs: Any, wrt: Sequence[Symbol], mode: str = "auto") -> np.ndarra
     return out
 
 
-def hessian(f: Expr, wrt: Sequence[Symbol]) -> np.ndarray:
+def hessian(f: Expr, wrt: Any) -> Any:
     """Hessian, shape (n, n), by forward-over-reverse; exactly symmetric (the lower
-    triangle is mirrored, so H[i, j] is H[j, i])."""
+    triangle is mirrored, so H[i, j] is H[j, i]). For a tensor symbol x, one expression
+    of shape ``x.shape + x.shape``: the Jacobian of the tensor-level gradient."""
+    if isinstance(wrt, Expr) and wrt.shape:
+        x = _check_variable(wrt, "hessian()")
+        return _tensor_jacobian(gradient(f, x), x, "forward")
     variables = _variables(wrt, "hessian()")
     grad = adjoints(as_expr(f), variables)
     n = len(variables)
@@ -118,3 +126,21 @@ def hessian(f: Expr, wrt: Sequence[Symbol]) -> np.ndarray:
         out[j:, j] = column[j:]
         out[j, j + 1:] = out[j + 1:, j]
     return out
+
+
+def _tensor_jacobian(y: Expr, x: Symbol, mode: str) -> Expr:
+    """d y / d x of shape y.shape + x.shape: y at element level over fresh symbols for
+    x's elements, the scalar Jacobian of that, and x's elements put back as ``x[i, j]``."""
+    from ..core.scalarize import scalarize
+    from ..core.substitute import substitute
+    from ..core.tensor_ops import reshape, stack
+
+    fresh = fresh_symarray(x.param, x.shape) if x.shape else None
+    leaves = {x: fresh} if x.shape else {}
+    elements = np.asarray(scalarize(y, leaves), dtype=object).ravel()
+    variables = list(np.ravel(fresh)) if x.shape else [x]
+    jac = jacobian(list(elements), variables, mode)
+    back = {v: x[idx] for v, idx in zip(variables, np.ndindex(*x.shape))} if x.shape else {}
+    flat = np.empty(jac.size, dtype=object)
+    flat[:] = substitute(list(jac.ravel()), back)
+    return reshape(stack(flat), y.shape + x.shape)

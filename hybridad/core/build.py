@@ -504,7 +504,12 @@ def constant_node(value: Any) -> Expr:
 
 
 def dot(a: Any, b: Any) -> Any:
-    """Dot product as numpy.dot: vector·vector is a scalar Expr, else an object array."""
+    """Dot product as numpy.dot: vector·vector is a scalar Expr, else an object array;
+    with a shaped expression, one node (a matmul or a contraction)."""
+    if any(isinstance(v, Expr) and v.shape for v in (a, b)):
+        from .tensor_ops import dot as tensor_dot
+
+        return tensor_dot(a, b)
     a_arr, b_arr = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
     if a_arr.ndim == 1 and b_arr.ndim == 1:
         if a_arr.shape != b_arr.shape:

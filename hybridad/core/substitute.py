@@ -32,5 +32,5 @@ def substitute(roots: Sequence[Expr], mapping: Mapping[Expr, Expr]) -> list[Expr
             continue
         args = tuple(new.get(a, a) for a in node.args)
         if any(n is not a for n, a in zip(args, node.args)):
-            new[node] = apply(node.op, *args)
+            new[node] = apply(node.op, *args, param=node.param)
     return [new.get(r, r) for r in roots]

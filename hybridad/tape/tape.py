@@ -9,6 +9,7 @@ import numpy as np
 
 from ..calculus.jacobian import gradient as symbolic_gradient
 from ..core.build import as_expr
+from ..core.scalarize import element_symbols, replace_symbols, scalarize
 from ..core.expr import Expr
 from . import sweeps
 from .linearize import Program, linearize
@@ -39,6 +40,14 @@ class Tape:
     """
 
     def __init__(self, outputs: Expr | Sequence[Expr], inputs: Sequence[Expr]):
+        leaves = element_symbols(inputs)
+        if leaves or any(isinstance(o, Expr) and o.shape for o in (
+                [outputs] if isinstance(outputs, Expr) else list(outputs))):
+            # shaped values run element by element, flattened in row-major order
+            inputs = [e for s in replace_symbols(inputs, leaves) for e in np.ravel(
+                np.asarray(s, dtype=object))]
+            outputs = [e for o in ([outputs] if isinstance(outputs, Expr) else outputs)
+                       for e in np.ravel(np.asarray(scalarize(o, leaves), dtype=object))]
         single = isinstance(outputs, Expr)
         self.outputs = [outputs] if single else [as_expr(o) for o in np.ravel(
             np.asarray(outputs, dtype=object))]
