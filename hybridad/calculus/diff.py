@@ -104,16 +104,19 @@ def adjoints(root: Expr, wrt: Sequence[Symbol]) -> list[Expr]:
     return weighted_adjoints([root], [ONE], wrt)
 
 
-def weighted_adjoints(roots: Sequence[Expr], weights: Sequence[Expr], wrt: Sequence[Symbol]
+def weighted_adjoints(roots: Sequence[Expr], weights: Sequence[Expr], wrt: Sequence[Expr]
                       ) -> list[Expr]:
     """Reverse accumulation seeded with ``weights``: d (Σ_i weights[i] · roots[i]) / d w
-    for every w in ``wrt`` in one pass (a vector-Jacobian product).
+    for every w in ``wrt`` in one pass (a vector-Jacobian product). A w may also be an
+    intermediate node (its adjoint: the derivative through it, as PyTorch's
+    ``retain_grad``).
 
     Invariant: a node's adjoint is complete when the reversed order reaches it, because
     every parent comes later in the topological order.
     """
     order = topo_order(roots)
     active = dependents(order, wrt)
+    requested, kept = {w for w in wrt if w.args}, {}   # intermediate nodes asked for
     terms: dict[Expr, list[Expr]] = {}   # adjoint contributions, summed when complete
     for root, weight in zip(roots, weights, strict=True):
         terms.setdefault(root, []).append(fit(_expr(weight), root.shape))
@@ -121,13 +124,16 @@ def weighted_adjoints(roots: Sequence[Expr], weights: Sequence[Expr], wrt: Seque
         if node not in terms or not node.args:
             continue
         node_bar = _signed_sum(terms.pop(node))
+        if node in requested:
+            kept[node] = node_bar
         for i, a in enumerate(node.args):
             if a not in active:
                 continue
             term = cotangent_term(node, i, node_bar)
             if term is not None:
                 terms.setdefault(a, []).append(term)
-    return [_signed_sum(terms[w]) if w in terms else zeros(w.shape) for w in wrt]
+    return [kept[w] if w in kept else _signed_sum(terms[w]) if w in terms else zeros(w.shape)
+            for w in wrt]
 
 
 def zeros(shape: tuple[int, ...]) -> Expr:

@@ -56,7 +56,7 @@ def _has_tensor(wrt: Any) -> bool:
 def vjp(y: Expr, x: Any, g: Any) -> Any:
     """The vector-Jacobian product ``g · ∂y/∂x`` as an expression of x's shape (a list
     for a list of symbols), by reverse accumulation seeded with the cotangent ``g`` of
-    y's shape. For ``y = X @ W`` it reads ``G @ W.T`` (x = X) and ``X.T @ G`` (x = W).
+    y's shape. x may be an intermediate node of y (a hidden activation): its adjoint. For ``y = X @ W`` it reads ``G @ W.T`` (x = X) and ``X.T @ G`` (x = W).
 
     >>> import hybridad as hd
     >>> X, W, G = hd.tensor("X", (4, 3)), hd.tensor("W", (3, 2)), hd.tensor("G", (4, 2))
@@ -68,9 +68,16 @@ def vjp(y: Expr, x: Any, g: Any) -> Any:
         raise ShapeError(f"vjp(): the cotangent must have the output's shape {y.shape}, "
                          f"got {seed.shape}")
     many = isinstance(x, (list, tuple))
-    variables = [_check_variable(v, "vjp()") for v in (x if many else [x])]
+    variables = [_check_node(v, "vjp()") for v in (x if many else [x])]
     result = weighted_adjoints([y], [seed], variables)
     return result if many else result[0]
+
+
+def _check_node(x: Any, caller: str) -> Expr:
+    if not isinstance(x, Expr):
+        raise TypeError(f"{caller}: can only differentiate with respect to an expression, "
+                        f"got {type(x).__name__}")
+    return x
 
 
 def jvp(y: Any, tangents: dict) -> Any:

@@ -119,6 +119,9 @@ def _unbroadcast_operands(name: str, args: tuple[Expr, ...], shape: tuple[int, .
 
 def broadcast_shapes(name: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
     """numpy's broadcast of ``shapes``, or a :class:`ShapeError` naming them."""
+    shaped = {s for s in shapes if s}
+    if len(shaped) <= 1:                   # the common cases: equal shapes, or scalars
+        return shaped.pop() if shaped else ()
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:

@@ -299,12 +299,28 @@ def normalize_index(index: Any, shape: Shape) -> tuple:
 
 
 def numpy_index(index: tuple) -> tuple:
-    return tuple(slice(*item[1:]) if isinstance(item, tuple) else item for item in index)
+    """A normalized index as numpy reads it."""
+    return tuple(_as_slice(*item[1:]) if isinstance(item, tuple) else item for item in index)
+
+
+def _as_slice(start: int, stop: int, step: int) -> slice:
+    # slice.indices() marks "run past index 0" of a negative step by stop = -1, which a
+    # slice would read as the last element
+    if step < 0 and stop < 0:
+        return slice(start, None, step) if start >= 0 else slice(0, 0, 1)
+    return slice(start, stop, step)
 
 
 def _index_shape(shape: Shape, index: tuple) -> Shape:
-    probe = np.lib.stride_tricks.as_strided(np.zeros(1), shape, (0,) * len(shape))
-    return probe[numpy_index(index)].shape
+    """The shape ``x[index]`` has for a normalized basic index (range lengths: a
+    resolved slice's stop of -1 is literal there, as in slice.indices())."""
+    out = []
+    for item in index:
+        if item is None:
+            out.append(1)
+        elif isinstance(item, tuple):
+            out.append(len(range(*item[1:])))
+    return tuple(out)
 
 
 def _getitem_numpy(x: Any, index: tuple) -> Any:

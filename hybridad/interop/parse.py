@@ -384,7 +384,10 @@ def _number_array(items: list[_Operand]) -> np.ndarray | None:
     arrays = [v.value for v in values if isinstance(v, _Literal) and v.kind == "list"
               and isinstance(v.value, np.ndarray)]
     if values and len(arrays) == len(values) and len({a.shape for a in arrays}) == 1:
-        return np.stack(arrays)
+        try:
+            return np.stack(arrays)
+        except (ValueError, IndexError):  # more dimensions than numpy supports
+            return None
     return None
 
 
@@ -422,6 +425,7 @@ class _Pending:
 
     @property
     def is_builder_call(self) -> bool:
+        """An open call of a tensor function (not of a registry primitive)."""
         return self.kind == "call" and not isinstance(self.callee, Primitive)
 
 
@@ -520,6 +524,7 @@ class _ExprParser:
         call.keyword = token
 
     def _callee(self, token: Token) -> Any:
+        """What a call name denotes: a registry primitive, else a tensor function."""
         prim = _function(token.text)
         if prim is not None:
             return prim
@@ -671,6 +676,7 @@ class _ExprParser:
             entry.items.append(self._index_item(operand))
 
     def _index_item(self, operand: _Operand) -> Any:
+        """A whole index item: an int, None or Ellipsis."""
         value = operand.value
         if isinstance(value, _Literal) and value.kind in ("None", "..."):
             return value.value
@@ -681,6 +687,7 @@ class _ExprParser:
         return number
 
     def _bound(self, operand: _Operand) -> int | None:
+        """A slice bound: an int or None."""
         value = operand.value
         if isinstance(value, _Literal) and value.kind == "None":
             return None
@@ -698,6 +705,7 @@ class _ExprParser:
         self.pending.append(entry)
 
     def _top_kind(self) -> str | None:
+        """The kind of the innermost pending entry (None when there is none)."""
         return self.pending[-1].kind if self.pending else None
 
     def _finish_open(self) -> None:
@@ -766,12 +774,14 @@ class _ExprParser:
         self.values.append(_Operand(value, entry.target.token))
 
     def _finish_list(self, entry: _Pending) -> None:
+        """A list literal: a numpy array of numbers, or a list of argument values."""
         items = self._take(entry.arguments)
         array = _number_array(items)
         value = array if array is not None else [_argument_value(i) for i in items]
         self.values.append(_Operand(_Literal("list", value), entry.token))
 
     def _finish_call(self, call: _Pending) -> None:
+        """Call a registry function or a tensor function with the arguments read."""
         arguments = self._take(call.arguments)
         if call.is_builder_call:
             value = self._call_builder(call, arguments)
@@ -780,6 +790,7 @@ class _ExprParser:
         self.values.append(_Operand(value, call.token))
 
     def _call_primitive(self, call: _Pending, arguments: list[_Operand]) -> Expr:
+        """Apply a registry function to expression arguments."""
         prim = call.callee
         if len(arguments) != prim.arity:
             plural = "" if prim.arity == 1 else "s"
