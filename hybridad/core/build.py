@@ -77,11 +77,11 @@ def apply(name: str, *operands: Any, param: Any = None) -> Expr:
         as_operand(a) for a in operands)
     if len(args) != prim.arity and not (prim.arity < 0 and args):
         raise TypeError(f"{name}() takes {prim.arity} argument(s), got {len(args)}")
-    if prim.commutative and len(args) == 2 and _order_key(args[1]) < _order_key(args[0]):
-        args = (args[1], args[0])
     shape = _result_shape(prim, args, param)
     if shape and not prim.structural:
         args = _unbroadcast_operands(prim.name, args, shape)
+    if prim.commutative and len(args) == 2 and _order_key(args[1]) < _order_key(args[0]):
+        args = (args[1], args[0])
     if all(type(a) in _CONSTANT_TYPES for a in args):
         folded = _fold(prim, args, param, shape)
         if folded is not None:

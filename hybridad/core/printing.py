@@ -43,7 +43,7 @@ def format_constant(value: float) -> tuple[str, int]:
 def format_array(values: np.ndarray) -> str:
     """A constant array as a nested list (``[[1, 0], [0, 1]]``), or a summary of its shape
     when it has more than 16 elements."""
-    if values.size > 16:
+    if values.size > 16 or (values.size == 0 and values.ndim != 1):
         return f"constant(<array of shape {values.shape}>)"
     return "constant(" + np.array2string(
         values, separator=", ", formatter={"float_kind": lambda v: format_constant(

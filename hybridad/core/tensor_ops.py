@@ -367,7 +367,7 @@ def _slice_text(start: int, stop: int, step: int, n: int) -> str:
 
 GETITEM = _structural(
     "getitem", 1, _getitem_numpy, lambda shapes, index: _index_shape(shapes[0], index),
-    ((lambda t, node, i: apply_index(t, node.param),
+    ((lambda t, node, i: _index_node(t, node.param),
       lambda g, node, i: b.apply("scatter", g, param=(node.param, node.args[0].shape))),),
     lambda node, texts: (f"{_postfix(texts[0])}[{_format_index(node.param, node.args[0].shape)}]",
                          _ATOM))
@@ -384,7 +384,7 @@ def _scatter_shape(shapes: tuple[Shape], param: tuple) -> Shape:
 SCATTER = _structural(
     "scatter", 1, _scatter_numpy, _scatter_shape,
     ((lambda t, node, i: b.apply("scatter", t, param=node.param),
-      lambda g, node, i: apply_index(g, node.param[0])),),
+      lambda g, node, i: _index_node(g, node.param[0])),),
     lambda node, texts: (f"scatter({texts[0][0]}, "
                          f"[{_format_index(*node.param)}], {_tuple_text(node.shape)})",
                          _ATOM))
@@ -447,7 +447,7 @@ CONCATENATE = _structural(
     "concatenate", -1, lambda *values: np.concatenate(values[:-1], axis=values[-1]),
     _concatenate_shape,
     ((lambda t, node, i: b.apply("scatter", t, param=(_block_index(node, i), node.shape)),
-      lambda g, node, i: apply_index(g, _block_index(node, i))),),
+      lambda g, node, i: _index_node(g, _block_index(node, i))),),
     lambda node, texts: (f"concatenate([{', '.join(t[0] for t in texts)}], "
                          f"axis={node.param})", _ATOM),
     lambda *args: args[0] if len(args) == 2 else None)
@@ -780,19 +780,16 @@ def take(x: Any, indices: Any, axis: int = 0) -> Expr:
 
 
 def apply_index(x: Expr, index: Any) -> Expr:
-    """``x[index]`` for a basic (normalized or raw) index."""
-    if not (isinstance(index, tuple) and all(
-            i is None or isinstance(i, int) or (isinstance(i, tuple) and i[0] == "slice")
-            for i in index) and _covers(index, x.shape)):
-        index = normalize_index(index, x.shape)
-    if all(isinstance(i, tuple) and i[1:] == (0, n, 1)
-           for i, n in zip(index, x.shape)) and len(index) == x.ndim:
+    """``x[index]`` for a basic index (ints, slices, None, ...), as Python writes it."""
+    return _index_node(x, normalize_index(index, x.shape))
+
+
+def _index_node(x: Expr, index: tuple) -> Expr:
+    """``x[index]`` for a normalized index; the whole of x is x itself."""
+    if len(index) == x.ndim and all(isinstance(i, tuple) and i[1:] == (0, n, 1)
+                                    for i, n in zip(index, x.shape)):
         return x
     return b.apply("getitem", x, param=index)
-
-
-def _covers(index: tuple, shape: Shape) -> bool:
-    return sum(1 for i in index if i is not None) == len(shape)
 
 
 def _getitem(self: Expr, index: Any) -> Expr:
