@@ -44,11 +44,13 @@ def as_operand(value: Any) -> Expr:
     """An operand of an operation: an Expr, a real number (a constant) or a numeric
     numpy array (an array constant)."""
     if isinstance(value, np.ndarray) and value.ndim > 0:
+        if value.dtype == object:
+            from .tensor_ops import stack       # element level -> one shaped expression
+
+            return stack(value)
         if value.dtype.kind not in "biuf":
-            raise TypeError(
-                f"an operand must be an expression, a number or a numeric array, got an "
-                f"array of dtype {value.dtype}; an object array of scalar expressions "
-                f"cannot be mixed with a tensor expression")
+            raise TypeError(f"an operand must be an expression, a number or a numeric "
+                            f"array, got an array of dtype {value.dtype}")
         return array_constant(value)
     return as_expr(value)
 
@@ -266,6 +268,7 @@ def _tensor_ufunc(ufunc: Any, method: str, inputs: list, kwargs: dict, out: Any)
     if method == "reduce" and ufunc in reductions and set(kwargs) <= {"axis", "keepdims"}:
         return reductions[ufunc](inputs[0], kwargs.get("axis", 0),
                                  kwargs.get("keepdims", False))
+    tensor_ops._elements_needed(f"numpy's {ufunc.__name__}.{method}")
     raise TypeError(f"numpy's {ufunc.__name__}.{method} with {sorted(kwargs)} is not "
                     f"defined on hybridad tensor expressions")
 
@@ -445,6 +448,15 @@ def fresh_symarray(hint: str, shape: tuple[int, ...]) -> Any:
     out = np.empty(len(names), dtype=object)
     out[:] = [symbol(name) for name in names]
     return out.reshape(shape).view(ExprArray)
+
+
+def fresh_symbol(hint: str, shape: tuple[int, ...] = ()) -> Symbol:
+    """One symbol of ``shape`` (a tensor symbol, or a scalar for ``()``) that no live
+    expression uses yet, named ``_t<n>_<hint>``."""
+    while True:
+        name = f"_t{next(_fresh_serials)}_{hint}"
+        if not is_live_symbol(name):
+            return symbol(name, tuple(shape))
 
 
 def _pairwise_sum(terms: list[Expr]) -> Expr:

@@ -714,15 +714,42 @@ def stack(values: Any, axis: int = 0) -> Any:
     """Join values along a new ``axis``, as ``np.stack``; an object array of scalar
     expressions (``hd.scalarize``'s result) becomes one shaped expression."""
     if isinstance(values, np.ndarray) and values.dtype == object:
-        array = values
-        flat = concatenate([reshape(b.as_operand(e), (1,)) for e in array.ravel()]) \
-            if array.size else b.constant_node(np.zeros(array.shape))
-        return reshape(flat, array.shape) if array.size else flat
+        return _stack_elements(values)
     nodes = [_node(v) for v in values]
     if not nodes:
         raise ValueError("stack: needs at least one value")
     position = axis % (nodes[0].ndim + 1)
     return concatenate([expand_dims(n, position) for n in nodes], position)
+
+
+def _stack_elements(array: np.ndarray) -> Expr:
+    """An object array of expressions (scalars, or tensors of one common shape) as one
+    shaped expression of shape ``array.shape + element shape``."""
+    if not array.size:
+        return b.constant_node(np.zeros(array.shape))
+    items = [b.as_operand(e) for e in array.ravel()]
+    inner = items[0].shape
+    if any(e.shape != inner for e in items):
+        raise ShapeError(f"stack: the elements of an object array have different shapes "
+                         f"{sorted({e.shape for e in items})}")
+    if all(e.op == "getitem" for e in items):
+        whole = _whole_of(items, array.shape)
+        if whole is not None:
+            return whole
+    flat = concatenate([reshape(e, (1,) + inner) for e in items])
+    return reshape(flat, array.shape + inner)
+
+
+def _whole_of(items: list[Expr], shape: Shape) -> Expr | None:
+    """x itself when ``items`` are exactly the elements x[i, j, ...] of x in order (so
+    scalarize-then-stack of a symbol is the symbol)."""
+    source = items[0].args[0]
+    if source.shape != shape:
+        return None
+    for item, index in zip(items, np.ndindex(*shape)):
+        if item.args[0] is not source or item.param != index:
+            return None
+    return source
 
 
 def einsum(subscripts: str, *operands: Any) -> Expr:
@@ -792,6 +819,33 @@ def _index_node(x: Expr, index: tuple) -> Expr:
     return b.apply("getitem", x, param=index)
 
 
+def _elements_needed(what: str) -> None:
+    """Inside a trace, ask for the element-level trace (numpy's own code then runs on
+    object arrays of the elements); outside, return and let the caller raise."""
+    from ..func.tracing import NeedsElements, inside_trace
+
+    if inside_trace():
+        raise NeedsElements(f"{what} on a traced array")
+
+
+def _len(self: Expr) -> int:
+    from ..func.tracing import NeedsElements, inside_trace
+
+    if inside_trace() and self.shape:
+        raise NeedsElements("len() of a traced array")
+    raise TypeError(f"len() of an expression is not defined (numpy would read the "
+                    f"expression as a sequence); use .shape[0], here {self.shape}")
+
+
+def _setitem(self: Expr, index: Any, value: Any) -> None:
+    from ..func.tracing import NeedsElements, inside_trace
+
+    if inside_trace() and self.shape:
+        raise NeedsElements("assignment into a traced array")
+    raise TypeError("expressions are immutable: build a new one (hd.where, "
+                    "hd.concatenate) instead of assigning into an element")
+
+
 def _getitem(self: Expr, index: Any) -> Expr:
     if not self.shape:
         raise TypeError(f"a scalar expression cannot be indexed: {self}[{index!r}]")
@@ -820,6 +874,9 @@ def _gather_form(index: Any, ndim: int) -> tuple[Any, int] | None:
 Expr.__matmul__ = lambda self, other: matmul(self, other)  # type: ignore[attr-defined]
 Expr.__rmatmul__ = lambda self, other: matmul(other, self)  # type: ignore[attr-defined]
 Expr.__getitem__ = _getitem  # type: ignore[attr-defined]
+Expr.__setitem__ = _setitem  # type: ignore[attr-defined]
+Expr.__len__ = _len  # type: ignore[attr-defined]
+Expr.copy = lambda self: self  # type: ignore[attr-defined]  (immutable)
 Expr.T = property(lambda self: transpose(self))  # type: ignore[attr-defined]
 Expr.transpose = lambda self, *axes: transpose(  # type: ignore[attr-defined]
     self, axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else
@@ -887,6 +944,7 @@ def _array_function(self: Expr, func: Any, types: Any, args: Any, kwargs: Any) -
     if _holds_tensor(args) or _holds_tensor(kwargs.values()):
         function = NUMPY_FUNCTIONS.get(func)
         if function is None:
+            _elements_needed(f"numpy.{func.__name__}")
             raise TypeError(f"numpy.{func.__name__} is not defined on hybridad tensor "
                             f"expressions; the supported numpy functions are "
                             f"{', '.join(sorted(f.__name__ for f in NUMPY_FUNCTIONS))}")

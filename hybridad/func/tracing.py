@@ -40,6 +40,27 @@ def tracing() -> Iterator[None]:
         _state.depth -= 1
 
 
+class NeedsElements(TracingError):
+    """A traced function used a whole-array argument as a mutable sequence (``len``,
+    assignment into it); the trace is redone on the arguments' elements."""
+
+
+def call_on_symbols(fun: Callable[..., Any], symbols: list[Expr], kwargs: dict[str, Any]
+                    ) -> Any:
+    """``fun(*symbols)`` with each array argument one tensor symbol, so vectorised code
+    builds a compact DAG; when ``fun`` needs the elements (``len(x)``, ``x[i] = v``), it
+    runs again on object arrays of the elements ``x[i, j]`` (a fresh copy it may write
+    into) and builds the element-level DAG of the same symbols."""
+    from ..core.scalarize import elements
+
+    with tracing():
+        try:
+            return fun(*symbols, **kwargs)
+        except NeedsElements:
+            pass
+        return fun(*[elements(s) if s.shape else s for s in symbols], **kwargs)
+
+
 def fresh_inputs(shapes: tuple[tuple[int, ...], ...], hint: str = "a"
                  ) -> tuple[list[Any], list[list[Expr]]]:
     """Fresh symbols for arguments of ``shapes``: (one symbol or symbol array per

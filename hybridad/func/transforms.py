@@ -30,38 +30,60 @@ import numpy as np
 
 from ..calculus.diff import directional, weighted_adjoints
 from ..calculus.jacobian import gradient as symbolic_gradient
+from ..calculus.jacobian import gradient as tensor_gradient
 from ..calculus.jacobian import jacobian as symbolic_jacobian
-from ..core.build import as_expr
+from ..core.build import as_expr, as_operand, fresh_symarray, fresh_symbol
+from ..core.evaluate import evaluate
 from ..core.expr import Expr
+from ..core.scalarize import elements, scalarize
 from ..core.substitute import substitute
 from ..core.traverse import topo_order
 from ..errors import TracingError
 from ..backend import Kernel, lambdify
 from ..tape import Tape
-from .tracing import fresh_inputs, inside_trace, tracing
+from .tracing import call_on_symbols, fresh_inputs, inside_trace, tracing
 
 Argnums = int | Sequence[int]
 
 
 class Traced:
-    """One trace of ``fun`` for one signature: structure of outputs and the tape."""
+    """One trace of ``fun`` for one signature: structure of outputs and how to run it.
+
+    Each argument is one fresh tensor symbol (a scalar symbol for a number), so a
+    vectorised function is a compact DAG whatever its sizes (``call_on_symbols`` redoes
+    the trace on the elements when the function indexes or assigns like a list). A DAG
+    whose element-level form is small (``ELEMENT_LIMIT`` scalar nodes) runs as today's
+    element-level kernels and tapes over the flattened inputs; a larger one runs at
+    tensor level: whole-array numpy (BLAS) evaluation of the tensor derivative DAGs.
+    """
+
+    ELEMENT_LIMIT = 50_000
 
     def __init__(self, fun: Callable[..., Any], shapes: tuple[tuple[int, ...], ...],
                  backend: str = "llvm", kwargs: dict[str, Any] | None = None):
         self.shapes, self.backend = shapes, backend
         self._tape: Tape | None = None
         self._kernels: dict[tuple, Kernel] = {}
-        # the inputs are recorded before the call: fun gets copies it may write into
-        self.symbols, flat = fresh_inputs(shapes)
-        self.inputs = [s for group in flat for s in group]
-        with tracing():
-            out = fun(*[_copy(s) for s in self.symbols], **(kwargs or {}))
+        self._tensor_exprs: dict[tuple, list[Expr]] = {}
+        self.tensor_symbols = [fresh_symbol(f"a{k}", shape) for k, shape in enumerate(shapes)]
+        out = call_on_symbols(fun, self.tensor_symbols, kwargs or {})
         self.is_tuple = isinstance(out, tuple)
-        parts = list(out) if self.is_tuple else [out]
-        self.out_shapes = [np.shape(p) for p in parts]
-        self.outputs = [_output_expr(e) for p in parts for e in np.ravel(_as_object(p))]
-        _check_closed(self.outputs, self.inputs)
+        self.parts = [_as_tensor(p) for p in (out if self.is_tuple else (out,))]
+        self.out_shapes = [p.shape for p in self.parts]
+        _check_closed(self.parts, self.tensor_symbols)
         self.offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
+        self.element_level = sum(n.size for n in topo_order(self.parts)) <= self.ELEMENT_LIMIT
+        if self.element_level:
+            leaves = {s: fresh_symarray(s.param, s.shape) for s in self.tensor_symbols
+                      if s.shape}
+            self.symbols = [leaves.get(s, s) for s in self.tensor_symbols]
+            self.inputs = [e for s in self.symbols for e in np.ravel(_as_object(s))]
+            self.outputs = [e for p in self.parts for e in np.ravel(
+                _as_object(scalarize(p, leaves)))]
+        else:
+            self.symbols = list(self.tensor_symbols)
+            self.inputs, self.outputs = [], []
+
     # -- evaluation through the backend (x flat: (n,), or (batch, n) for evaluate) -------
     @property
     def tape(self) -> Tape:
@@ -90,11 +112,16 @@ class Traced:
             int(np.prod(s)) > 0 for s in self.shapes)
 
     def evaluate(self, x: np.ndarray) -> np.ndarray:
+        if not self.element_level:
+            return self._tensor_flat("values", x)
         if self.backend == "tape" or not self.outputs:
             return self.tape.evaluate(x)
         return self.kernel(None)(x)
 
     def value_and_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        if not self.element_level:
+            flat = self._tensor_flat("gradient", x)
+            return float(flat[0]), flat[1:]
         if self.backend == "tape":
             from ..tape import sweeps
 
@@ -104,11 +131,19 @@ class Traced:
         return float(value), grad
 
     def jacobian(self, x: np.ndarray, mode: str) -> np.ndarray:
+        if not self.element_level:
+            m = sum(math.prod(s) for s in self.out_shapes)
+            rows = [self.vjp(x, np.eye(1, m, k)[0]) for k in range(m)]
+            return np.array(rows).reshape(m, len(x))
         if self.backend == "tape" or not self.outputs or not self.inputs:
             return self.tape.jacobian(x, mode=mode)
         return self.kernel("jacobian", mode)(x)[1]
 
     def jvp(self, x: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if not self.element_level:
+            flat = self._tensor_flat("jvp", np.concatenate([x, v]))
+            m = sum(math.prod(s) for s in self.out_shapes)
+            return flat[:m], flat[m:]
         if self.backend == "tape" or not self.outputs or not self.inputs:
             from ..tape import sweeps
 
@@ -117,9 +152,44 @@ class Traced:
         return self.kernel("jvp")(x, v)
 
     def vjp(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        if not self.element_level:
+            return self._tensor_flat("vjp", np.concatenate([x, w]))
         if self.backend == "tape" or not self.outputs or not self.inputs:
             return self.tape.vjp(x, w)
         return self.kernel("vjp")(x, w)[1]
+
+    # -- tensor level: whole-array evaluation of tensor derivative DAGs ----------------
+    def _tensor_kind(self, kind: str) -> tuple[list[Expr], list[Expr]]:
+        """(expressions, symbols they take, in the flat input's order) for ``kind``."""
+        if kind not in self._tensor_exprs:
+            symbols = list(self.tensor_symbols)
+            if kind == "values":
+                exprs = list(self.parts)
+            elif kind == "gradient":
+                exprs = [self.parts[0]] + list(tensor_gradient(self.parts[0], symbols))
+            elif kind == "jvp":
+                tangents = [fresh_symbol(f"t{k}", s.shape) for k, s in enumerate(symbols)]
+                exprs = list(self.parts) + directional(self.parts, dict(zip(symbols, tangents)))
+                symbols += tangents
+            else:                                                  # "vjp"
+                cotangents = [fresh_symbol(f"w{k}", p.shape) for k, p in enumerate(self.parts)]
+                exprs = weighted_adjoints(self.parts, cotangents, symbols)
+                symbols += cotangents
+            self._tensor_exprs[kind] = [exprs, symbols]
+        return self._tensor_exprs[kind][0], self._tensor_exprs[kind][1]
+
+    def _tensor_flat(self, kind: str, x: np.ndarray) -> np.ndarray:
+        """Evaluate ``kind``'s expressions at the flat input ``x`` ((n,) or (batch, n)),
+        flattened and concatenated as the element-level kernels return them."""
+        exprs, symbols = self._tensor_kind(kind)
+        env, start = {}, 0
+        lead = x.shape[:-1]
+        for s in symbols:
+            env[s] = x[..., start:start + s.size].reshape(lead + s.shape)
+            start += s.size
+        values = evaluate(exprs, env) if exprs else []
+        flat = [np.reshape(v, lead + (-1,)) for v in values]
+        return np.concatenate(flat, axis=-1) if flat else np.zeros(lead + (0,))
 
     def flat_input(self, args: Sequence[Any]) -> np.ndarray:
         return np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in args]) \
@@ -138,6 +208,19 @@ class Traced:
             start += size
         parts = [p[()] if p.ndim == 0 else p for p in parts]
         return tuple(parts) if self.is_tuple else parts[0]
+
+
+def _as_tensor(part: Any) -> Expr:
+    """A traced output part as one expression: an Expr, a number, a numeric array, or an
+    object array of expressions (stacked)."""
+    if isinstance(part, Expr):
+        return part
+    try:
+        return as_operand(part if not isinstance(part, (list, tuple)) else
+                          np.asarray(part, dtype=object))
+    except (TypeError, ValueError) as error:
+        raise TracingError(f"a traced function must return expressions or numbers (or "
+                           f"arrays or tuples of them): {error}") from None
 
 
 def _copy(symbols: Any) -> Any:
@@ -163,6 +246,14 @@ def _check_closed(outputs: list[Expr], inputs: list[Expr]) -> None:
             f"the traced function's result uses symbols that are not its arguments "
             f"({shown}); pass symbolic values as arguments, or call the transform inside "
             f"the trace that made them")
+
+
+def _elements_of(value: Any) -> np.ndarray:
+    """An argument as an object array of scalar entries (a tensor expression's entries
+    are its index nodes x[i, j])."""
+    if isinstance(value, Expr) and value.shape:
+        return elements(value)
+    return _as_object(value)
 
 
 def _as_object(value: Any) -> np.ndarray:
@@ -288,7 +379,7 @@ class _Nested:
         """``tree`` (an Expr, array or tuple of them) with this call's symbols replaced by
         ``args``; constant leaves become numpy floats."""
         mapping = {s: as_expr(v) for group, a in zip(self.flat, args, strict=True)
-                   for s, v in zip(group, _as_object(a).ravel(), strict=True)}
+                   for s, v in zip(group, _elements_of(a).ravel(), strict=True)}
         leaves, rebuild = _flatten(tree)
         sizes = [leaf.size for leaf in leaves]
         flat = substitute([as_expr(e) for leaf in leaves for e in leaf.ravel()], mapping)
@@ -526,8 +617,11 @@ def vjp(fun: Callable[..., Any], *primals: Any, backend: str = "llvm"
 
 
 def _output_parts(out: Any) -> tuple[list[np.ndarray], bool]:
+    """The parts of a function's output as object arrays of scalar expressions (a
+    shaped expression at element level)."""
     is_tuple = isinstance(out, tuple)
-    return [_as_object(p) for p in (out if is_tuple else (out,))], is_tuple
+    return [np.asarray(scalarize(p), dtype=object) if isinstance(p, Expr) and p.shape
+            else _as_object(p) for p in (out if is_tuple else (out,))], is_tuple
 
 
 def _symbolic_jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
@@ -536,7 +630,7 @@ def _symbolic_jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Seq
     trace, seeded with the tangents (numbers or expressions of the enclosing trace)."""
     nested = _Nested.of(fun, primals, {})
     seeds = {s: as_expr(t) for group, tangent in zip(nested.flat, tangents, strict=True)
-             for s, t in zip(group, _as_object(tangent).ravel(), strict=True)}
+             for s, t in zip(group, _elements_of(tangent).ravel(), strict=True)}
     dots = directional(nested.flat_out, seeds)
     out = nested.structure(_object_vector(nested.flat_out))
     return nested.bind((out, nested.structure(_object_vector(dots))), primals)
@@ -551,7 +645,7 @@ def _symbolic_vjp(fun: Callable[..., Any], primals: Sequence[Any]
 
     def vjp_fn(cotangent: Any) -> tuple:
         pieces = list(cotangent) if nested.is_tuple else [cotangent]
-        w = [as_expr(e) for piece in pieces for e in _as_object(piece).ravel()]
+        w = [as_expr(e) for piece in pieces for e in _elements_of(piece).ravel()]
         if len(w) != len(nested.flat_out):
             raise ValueError(f"vjp_fn: cotangent must match the output structure "
                              f"{[p.shape for p in nested.parts]}, got "
@@ -576,7 +670,7 @@ def _symbolic_vmap(fun: Callable[..., Any], args: Sequence[Any], axes: list[int 
                   zip(args, axes, strict=True)]
     nested = _Nested(fun, row_shapes, {})
     out = nested.structure(_object_vector(nested.flat_out))
-    rows = [nested.bind(out, [_as_object(a)[i] if ax == 0 else a for a, ax in
+    rows = [nested.bind(out, [_elements_of(a)[i] if ax == 0 else a for a, ax in
                               zip(args, axes, strict=True)]) for i in range(batch)]
     if not nested.is_tuple:
         return _stack(rows, nested.parts[0].shape)

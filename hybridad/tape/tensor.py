@@ -28,7 +28,9 @@ Sweeps
     symbol})`` for :meth:`TensorTape.jvp`, and ``[output] + adjoints`` for
     :meth:`TensorTape.value_and_gradient`, so the work the value and its gradient share
     is done once. The derivative DAGs are compact (the gradient of an MLP is a handful
-    of matrix products), so the sweeps are as cheap as hand-written backpropagation.
+    of matrix products), so a sweep does the matrix products hand-written
+    backpropagation does. As in any reverse sweep, the forward values the adjoints need
+    stay alive until the adjoints reach them (a chain of n steps keeps about n).
 
 Batches
     Every value may carry one leading batch dimension (values without it are shared by
@@ -231,7 +233,8 @@ def _fresh_symbols(hint: str, shapes: Sequence[tuple[int, ...]]) -> list[Expr]:
 
 
 class TensorTape:
-    """A tensor-level tape of ``outputs`` as functions of the symbols ``inputs``.
+    """A tensor-level tape of ``outputs`` (an expression or a list) as functions of
+    the symbols ``inputs`` (every symbol the outputs use, each a distinct input).
 
     >>> import numpy as np, hybridad as hd
     >>> X, W = hd.tensor("tt_doc_X", (4, 3)), hd.tensor("tt_doc_W", (3, 2))
@@ -245,7 +248,7 @@ class TensorTape:
         single = isinstance(outputs, Expr)
         outs = [outputs] if single else list(outputs)
         self.outputs: list[Expr] = [as_operand(o) for o in outs]
-        self.inputs: list[Expr] = list(inputs)
+        self.inputs: list[Expr] = [inputs] if isinstance(inputs, Expr) else list(inputs)
         for s in self.inputs:
             if not (isinstance(s, Expr) and s.op == SYMBOL):
                 raise TypeError(f"TensorTape: inputs must be symbols (hd.tensor or "

@@ -107,6 +107,9 @@ def test_sweeps_of_an_output_that_is_an_input_or_constant():
     (grad,) = tape.vjp([value], [np.ones(3), np.ones(3), np.ones(3)])
     np.testing.assert_array_equal(grad, [3.0, 3.0, 3.0])
     assert_all_close(tape.jvp([value], [np.ones(3)]), [np.ones(3), np.zeros(3), 2 * np.ones(3)])
+    single = TensorTape(hd.sum(x * x), x)             # one input need not be in a list
+    assert single.n_inputs == 1 and single.n_outputs == 1
+    np.testing.assert_array_equal(single.value_and_gradient(value)[1][0], 2 * value)
 
 
 # -- batches -----------------------------------------------------------------------------
@@ -253,8 +256,11 @@ def test_dead_arrays_are_dropped_during_the_run():
 def test_100k_instruction_chain_runs_without_recursion():
     x = hd.tensor("ttp_long_x", (3,))
     y = chain(x, 33_334)
+    depth, frame = 0, sys._getframe()
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
     limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(200)                 # nothing may recurse into the chain
+    sys.setrecursionlimit(depth + 150)         # nothing may recurse into the chain
     try:
         tape = TensorTape(y, [x])
         value = tape.evaluate(np.array([0.1, 0.2, 0.3]))[0]
