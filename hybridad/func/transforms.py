@@ -108,7 +108,7 @@ class Traced:
         return self._kernels["groups"]  # type: ignore[index]
 
     def can_group(self) -> bool:
-        return self.backend == "llvm" and bool(self.outputs) and all(
+        return self.backend == "llvm" and self.element_level and bool(self.outputs) and all(
             int(np.prod(s)) > 0 for s in self.shapes)
 
     def evaluate(self, x: np.ndarray) -> np.ndarray:
@@ -157,6 +157,11 @@ class Traced:
         if self.backend == "tape" or not self.outputs or not self.inputs:
             return self.tape.vjp(x, w)
         return self.kernel("vjp")(x, w)[1]
+
+    @property
+    def n_outputs(self) -> int:
+        """Number of output elements (all parts, flattened)."""
+        return sum(math.prod(s) for s in self.out_shapes)
 
     # -- tensor level: whole-array evaluation of tensor derivative DAGs ----------------
     def _tensor_kind(self, kind: str) -> tuple[list[Expr], list[Expr]]:
@@ -498,7 +503,7 @@ def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str =
             return _symbolic_value_and_grad(fun, args, kwargs, argnums)
         nums = _argnum_list(argnums, len(args), "grad")
         traced = cache.get(args, "grad", kwargs)
-        if len(traced.outputs) != 1 or traced.out_shapes != [()]:
+        if traced.out_shapes != [()]:
             raise TypeError(f"grad requires a scalar output, got shape "
                             f"{traced.out_shapes[0] if traced.out_shapes else ()}; "
                             "use jacrev or jacfwd for array outputs")
@@ -606,7 +611,7 @@ def vjp(fun: Callable[..., Any], *primals: Any, backend: str = "llvm"
     def vjp_fn(cotangent: Any) -> tuple:
         parts = list(cotangent) if traced.is_tuple else [cotangent]
         w = np.concatenate([np.ravel(np.asarray(p, dtype=np.float64)) for p in parts])
-        if w.shape != (len(traced.outputs),):
+        if w.shape != (traced.n_outputs,):
             raise ValueError(f"vjp_fn: cotangent must match the output structure "
                              f"{traced.out_shapes}, got {[np.shape(p) for p in parts]}")
         adjoint = traced.vjp(x, w)
