@@ -92,7 +92,41 @@ def apply(name: str, *operands: Any, param: Any = None) -> Expr:
         simpler = prim.simplify(*args, param) if prim.structural else prim.simplify(*args)
         if simpler is not None:
             return simpler if simpler.shape == shape else broadcast_to(simpler, shape)
-    return intern_op(name, args, param, shape)
+    names = _result_names(prim, args, param, shape) if shape else None
+    return intern_op(name, args, param, shape, names)
+
+
+def _result_names(prim: Any, args: tuple[Expr, ...], param: Any, shape: tuple[int, ...]
+                  ) -> tuple | None:
+    """Dimension names of a result (None when nothing is named)."""
+    if all(a.names is None for a in args):
+        return None
+    if prim.structural:
+        return prim.names(args, param, shape) if prim.names is not None else None
+    return align_names(prim.name, [a for a in args if a.shape], len(shape))
+
+
+def align_names(name: str, args: Any, ndim: int) -> tuple | None:
+    """Names of a broadcast result from the operands' (Exprs, or name tuples): aligned
+    from the right, as numpy aligns shapes; two different names at one position raise
+    :class:`~hybridad.HybridadError` naming both, as PyTorch's named tensors do."""
+    from ..errors import HybridadError
+
+    tuples = [a if isinstance(a, tuple) else (a.names or (None,) * a.ndim) for a in args]
+    result: list[str | None] = [None] * ndim
+    for names in tuples:
+        for k, dim_name in enumerate(names):
+            position = ndim - len(names) + k
+            if dim_name is None:
+                continue
+            if result[position] not in (None, dim_name):
+                listed = " and ".join(str(list(t)) for t in tuples)
+                raise HybridadError(
+                    f"{name}: error attempting to broadcast dims {listed}: dim "
+                    f"{result[position]!r} and dim {dim_name!r} are at the same position "
+                    f"from the right")
+            result[position] = dim_name
+    return tuple(result) if any(n is not None for n in result) else None
 
 
 def _result_shape(prim: Any, args: tuple[Expr, ...], param: Any) -> tuple[int, ...]:
@@ -493,9 +527,10 @@ def sum(values: Any, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: 
     return out if out.ndim else out[()]
 
 
-def tensor(name: str, shape: Any) -> Symbol:
+def tensor(name: str, shape: Any, names: Any = None) -> Symbol:
     """A symbol with a shape (interned by name, like every symbol: the same name with
-    another shape raises :class:`~hybridad.HybridadError`).
+    another shape raises :class:`~hybridad.HybridadError`) and, optionally, dimension
+    names that operations propagate and check (``e.names``).
 
     >>> import hybridad as hd
     >>> X = hd.tensor("X", (64, 784))
@@ -505,7 +540,14 @@ def tensor(name: str, shape: Any) -> Symbol:
     dims = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in dims):
         raise ValueError(f"tensor(): a shape is a tuple of non-negative ints, got {shape!r}")
-    return symbol(name, tuple(int(n) for n in dims))
+    if names is not None:
+        names = tuple(names)
+        if len(names) != len(dims) or not all(n is None or isinstance(n, str) for n in names):
+            raise ValueError(f"tensor(): names must give a str or None for each of the "
+                             f"{len(dims)} dimensions, got {names!r}")
+        if all(n is None for n in names):
+            names = None
+    return symbol(name, tuple(int(n) for n in dims), names)
 
 
 def constant_node(value: Any) -> Expr:

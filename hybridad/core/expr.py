@@ -49,15 +49,19 @@ class Expr:
         Creation number; orders commutative operands deterministically across runs.
     shape : tuple of int
         The static shape of the node's value; ``()`` for a scalar.
+    names : tuple or None
+        Optional dimension names (a str or None per dimension), given to tensor symbols
+        and propagated by operations; None when no dimension is named.
     """
 
-    __slots__ = ("op", "args", "param", "serial", "shape", "__weakref__")
+    __slots__ = ("op", "args", "param", "serial", "shape", "names", "__weakref__")
 
     op: str
     args: tuple[Expr, ...]
     param: Any
     serial: int
     shape: tuple[int, ...]
+    names: tuple[str | None, ...] | None
 
     def __init__(self, *_: Any) -> None:
         raise TypeError("Expr nodes are made by hybridad's constructors, not instantiated")
@@ -176,13 +180,14 @@ class ArrayConstant(Expr):
 
 
 def _new(cls: type, op: str, args: tuple, param: Any, key: tuple,
-         shape: tuple[int, ...] = ()) -> Expr:
+         shape: tuple[int, ...] = (), names: tuple | None = None) -> Expr:
     node = object.__new__(cls)
     object.__setattr__(node, "op", op)
     object.__setattr__(node, "args", args)
     object.__setattr__(node, "param", param)
     object.__setattr__(node, "serial", next(_serials))
     object.__setattr__(node, "shape", shape)
+    object.__setattr__(node, "names", names)
     _table[key] = node
     return node
 
@@ -197,10 +202,12 @@ Expr.__setattr__ = _frozen_setattr  # type: ignore[method-assign]
 RESERVED_NAMES = frozenset({"inf", "nan"})
 
 
-def symbol(name: str, shape: tuple[int, ...] | None = None) -> Symbol:
+def symbol(name: str, shape: tuple[int, ...] | None = None,
+           names: tuple[str | None, ...] | None = None) -> Symbol:
     """The interned symbol called ``name`` (an ASCII identifier; not ``inf`` or ``nan``,
     which the parser reads as constants). ``shape=None`` finds the symbol of any shape
-    (a new one is a scalar); a shape that differs from the existing symbol's is an error.
+    (a new one is a scalar); a shape (or dimension names) that differs from the existing
+    symbol's is an error.
     """
     if not (isinstance(name, str) and name.isidentifier() and name.isascii()):
         raise ValueError(f"a symbol name must be an ASCII identifier, got {name!r}")
@@ -209,10 +216,13 @@ def symbol(name: str, shape: tuple[int, ...] | None = None) -> Symbol:
     key = (SYMBOL, (), name)
     node = _table.get(key)
     if node is None:
-        return _new(Symbol, SYMBOL, (), name, key, () if shape is None else shape)
+        return _new(Symbol, SYMBOL, (), name, key, () if shape is None else shape, names)
     if shape is not None and node.shape != shape:
         raise HybridadError(f"symbol {name!r} already exists with shape {node.shape}; "
                             f"cannot make it again with shape {shape}")
+    if names is not None and node.names != names:
+        raise HybridadError(f"symbol {name!r} already exists with dimension names "
+                            f"{node.names}; cannot make it again with names {names}")
     return node
 
 
@@ -244,14 +254,14 @@ def array_constant(values: Any) -> ArrayConstant:
 
 
 def intern_op(op: str, args: tuple[Expr, ...], param: Any = None,
-              shape: tuple[int, ...] = ()) -> Expr:
+              shape: tuple[int, ...] = (), names: tuple | None = None) -> Expr:
     """The interned node ``op(*args)`` of ``shape``; the caller has already canonicalised
-    ``args`` and computed the shape (a function of op, args and param)."""
+    ``args`` and computed the shape and names (functions of op, args and param)."""
     key = (op, tuple(map(id, args)), param)
     node = _table.get(key)
     if node is not None and node.args == args:
         return node
-    return _new(Operation, op, args, param, key, shape)
+    return _new(Operation, op, args, param, key, shape, names)
 
 
 def live_node_count() -> int:

@@ -85,6 +85,11 @@ class Primitive:
         of the same linear map), as in JAX. Both are linear in ``t`` / ``g``; their
         coefficients may depend on the node (a bilinear matmul is linear in each argument
         with the others fixed; a max reduction routes through the maxima).
+    names : callable or None
+        ``names(node_args, param, shape) -> names or None`` for a structural primitive:
+        the dimension names of its result (a reduction drops the reduced names, matmul
+        keeps the rows of the first and the columns of the second); None drops them.
+        Elementwise primitives align names from the right, as they broadcast.
     format : callable or None
         ``format(node, texts) -> (text, precedence)`` for a structural primitive
         (``X @ W``, ``X.T``, ``sum(x, axis=0)``); ``texts`` holds each argument's.
@@ -105,6 +110,7 @@ class Primitive:
     shape: Optional[Callable[..., Any]] = None
     linear: tuple[Any, ...] = ()
     format: Optional[Callable[..., Any]] = None
+    names: Optional[Callable[..., Any]] = None
 
     def __post_init__(self) -> None:
         if self.shape is not None and len(self.linear) != max(self.arity, 1):

@@ -44,11 +44,62 @@ def _no_sympy(ns: Any, *args: Any) -> Any:
 
 
 def _structural(name: str, arity: int, numpy: Any, shape: Any, linear: tuple,
-                format: Any, simplify: Any = None, flags: Flags = Flags.LINEAR
-                ) -> Primitive:
+                format: Any, simplify: Any = None, flags: Flags = Flags.LINEAR,
+                names: Any = None) -> Primitive:
     return register(Primitive(name, arity, numpy, (None,) * max(arity, 0), _no_sympy,
                               simplify, (), flags, (), None, None, (), shape, linear,
-                              format))
+                              format, names))
+
+
+def _names_of(x: Expr) -> tuple:
+    return x.names or (None,) * x.ndim
+
+
+def _named(names: Any) -> tuple | None:
+    names = tuple(names)
+    return names if any(n is not None for n in names) else None
+
+
+def _matmul_names(args: tuple, param: Any, shape: Shape) -> tuple | None:
+    """Rows of the first operand, columns of the second, batch dims broadcast; the
+    contracted dims are not compared (as PyTorch: ('batch', 'D') @ ('in', 'out') ->
+    ('batch', 'out'))."""
+    a, c = (_names_of(x) for x in args)
+    if len(a) == 1 and len(c) == 1:
+        return None
+    if len(c) == 1:
+        return _named(a[:-1])
+    if len(a) == 1:
+        return _named(c[:-2] + c[-1:])
+    batch = b.align_names("matmul", [a[:-2], c[:-2]], len(shape) - 2) or (None,) * (
+        len(shape) - 2)
+    return _named(batch + (a[-2], c[-1]))
+
+
+def _reduced_names(args: tuple, axes: tuple, shape: Shape) -> tuple | None:
+    return _named(n for i, n in enumerate(_names_of(args[0])) if i not in axes)
+
+
+def _index_names(args: tuple, index: tuple, shape: Shape) -> tuple | None:
+    names, out, dim = _names_of(args[0]), [], 0
+    for item in index:
+        if item is None:
+            out.append(None)
+            continue
+        if isinstance(item, tuple):
+            out.append(names[dim])
+        dim += 1
+    return _named(out)
+
+
+def _einsum_names(args: tuple, spec: str, shape: Shape) -> tuple | None:
+    inputs, output = parse_subscripts(spec, len(args))
+    found: dict[str, str] = {}
+    for part, x in zip(inputs, args):
+        for letter, name in zip(part, _names_of(x)):
+            if name is not None:
+                found.setdefault(letter, name)
+    return _named(found.get(letter) for letter in output)
 
 
 def _tuple_text(values: tuple) -> str:
@@ -151,7 +202,7 @@ MATMUL = _structural(
     "matmul", 2, lambda a, c, param: np.matmul(a, c), _matmul_shape,
     ((lambda t, node, i: matmul(t, node.args[1]), _matmul_vjp_left),
      (lambda t, node, i: matmul(node.args[0], t), _matmul_vjp_right)),
-    _format_matmul)
+    _format_matmul, names=_matmul_names)
 
 
 # -- reductions ------------------------------------------------------------------------------
@@ -179,7 +230,7 @@ def _format_sum(node: Expr, texts: list[tuple[str, int]]) -> tuple[str, int]:
 SUM = _structural(
     "sum", 1, lambda x, axes: np.sum(x, axis=axes), _sum_shape,
     ((lambda t, node, i: reduce_sum(t, node.param), _sum_vjp),), _format_sum,
-    lambda x, axes: x if not axes else None)
+    lambda x, axes: x if not axes else None, names=_reduced_names)
 
 
 # -- reshape, transpose, broadcast -----------------------------------------------------------
@@ -232,7 +283,8 @@ TRANSPOSE = _structural(
     "transpose", 1, lambda x, perm: np.transpose(x, perm), _transpose_shape,
     ((lambda t, node, i: transpose(t, node.param),
       lambda g, node, i: transpose(g, tuple(int(i) for i in np.argsort(node.param)))),),
-    _format_transpose, _simplify_transpose)
+    _format_transpose, _simplify_transpose,
+    names=lambda args, perm, shape: _named(_names_of(args[0])[p] for p in perm))
 
 
 def _broadcast_shape(shapes: tuple[Shape], shape: Shape) -> Shape:
@@ -258,7 +310,8 @@ BROADCAST_TO = _structural(
     ((lambda t, node, i: broadcast_to(t, node.shape),
       lambda g, node, i: unbroadcast(g, node.args[0].shape)),),
     lambda node, texts: (f"broadcast_to({texts[0][0]}, {_tuple_text(node.shape)})", _ATOM),
-    _simplify_broadcast)
+    _simplify_broadcast,
+    names=lambda args, shape, out: b.align_names("broadcast_to", [args[0]], len(out)))
 
 
 # -- basic indexing and its transpose --------------------------------------------------------
@@ -370,7 +423,7 @@ GETITEM = _structural(
     ((lambda t, node, i: _index_node(t, node.param),
       lambda g, node, i: b.apply("scatter", g, param=(node.param, node.args[0].shape))),),
     lambda node, texts: (f"{_postfix(texts[0])}[{_format_index(node.param, node.args[0].shape)}]",
-                         _ATOM))
+                         _ATOM), names=_index_names)
 
 
 def _scatter_shape(shapes: tuple[Shape], param: tuple) -> Shape:
@@ -414,7 +467,8 @@ def _extreme(name: str, function: Any) -> Primitive:
         name, 1, lambda x, axes: function(x, axis=axes), _sum_shape,
         ((lambda t, node, i: reduce_sum(b.multiply(t, _extreme_weights(node)), node.param),
           lambda g, node, i: b.multiply(_sum_vjp(g, node, i), _extreme_weights(node))),),
-        _format_reduction, lambda x, axes: x if not axes else None, Flags.NONE)
+        _format_reduction, lambda x, axes: x if not axes else None, Flags.NONE,
+        _reduced_names)
 
 
 MAX = _extreme("max", np.max)
@@ -450,7 +504,8 @@ CONCATENATE = _structural(
       lambda g, node, i: _index_node(g, _block_index(node, i))),),
     lambda node, texts: (f"concatenate([{', '.join(t[0] for t in texts)}], "
                          f"axis={node.param})", _ATOM),
-    lambda *args: args[0] if len(args) == 2 else None)
+    lambda *args: args[0] if len(args) == 2 else None,
+    names=lambda args, axis, shape: b.align_names("concatenate", list(args), len(shape)))
 
 
 # -- einsum ----------------------------------------------------------------------------------
@@ -519,7 +574,7 @@ EINSUM = _structural(
     ((_einsum_jvp, _einsum_vjp),),
     lambda node, texts: (f"einsum({node.param!r}, {', '.join(t[0] for t in texts)})",
                          _ATOM),
-    flags=Flags.NONE)
+    flags=Flags.NONE, names=_einsum_names)
 
 
 # -- gather (integer-array indexing) and its transpose ---------------------------------------
@@ -563,7 +618,10 @@ TAKE = _structural(
     ((lambda t, node, i: b.apply("take", t, param=node.param),
       lambda g, node, i: b.apply("scatter_add", g,
                                  param=node.param + (node.args[0].shape,))),),
-    lambda node, texts: (f"take({texts[0][0]}, {_index_text(node.param)})", _ATOM))
+    lambda node, texts: (f"take({texts[0][0]}, {_index_text(node.param)})", _ATOM),
+    names=lambda args, param, shape: _named(
+        _names_of(args[0])[:param[0]] + (None,) * len(param[2])
+        + _names_of(args[0])[param[0] + 1:]))
 
 
 def _scatter_add_shape(shapes: tuple[Shape], param: tuple) -> Shape:
