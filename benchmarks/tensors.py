@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import itertools
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -48,7 +49,10 @@ from .report import fmt_ms, fmt_ratio, fmt_us
 
 Arrays = tuple[np.ndarray, ...]
 MLP_WIDTHS, MLP_BATCH = (784, 512, 512, 10), 64
-QUICK_MLP_WIDTHS, QUICK_MLP_BATCH = (49, 32, 32, 10), 8
+# Quick sizes stay above hybridad.func's element-level limit (Traced.ELEMENT_LIMIT, the
+# summed sizes of the traced DAG's nodes), so that they take the tensor-level route of the
+# full sizes: a smaller MLP is scalarised and compiled to LLVM, which takes many seconds.
+QUICK_MLP_WIDTHS, QUICK_MLP_BATCH = (196, 256, 256, 10), 16
 ROSENBROCK_SIZES = (10, 1000, 10**6)
 QUICK_ROSENBROCK_SIZES = (10, 100, 10_000)
 N_PARAMS = 2 * (len(MLP_WIDTHS) - 1)          # W1, b1, W2, b2, W3, b3
@@ -108,7 +112,7 @@ def mlp_problem(widths: Sequence[int], batch: int, seed: int = 0) -> MLPProblem:
     """He-initialised parameters, x ~ N(0, 1), targets t = tanh(x A) of a random A."""
     rng = np.random.default_rng(seed)
     params: list[np.ndarray] = []
-    for n_in, n_out in zip(widths, widths[1:]):
+    for n_in, n_out in itertools.pairwise(widths):
         params += [rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in),
                    0.1 * rng.standard_normal(n_out)]
     x = rng.standard_normal((batch, widths[0]))
@@ -154,6 +158,8 @@ def mlp_rows(problem: MLPProblem) -> list[Row]:
     return [
         Row("hybridad", "hybridad value_and_grad", lambda: _hybridad_mlp(problem),
             hybridad=True, reference=True),
+        Row("hybridad", "hybridad value_and_grad, x t closed over",
+            lambda: _hybridad_mlp(problem, close_over_data=True), hybridad=True),
         Row("hybridad", "hybridad hd.evaluate (graph built once)",
             lambda: _hybridad_mlp_graph(problem), hybridad=True),
         Row("numpy", "numpy backprop (hand-written)", lambda: _numpy_mlp(problem)),
@@ -168,20 +174,30 @@ def _as_float_arrays(out: Any) -> Arrays:
             *(np.asarray(g, dtype=np.float64) for g in grads))
 
 
-def _hybridad_mlp(problem: MLPProblem) -> Prepared:
+def _hybridad_mlp(problem: MLPProblem, close_over_data: bool = False) -> Prepared:
     """value_and_grad(loss, argnums=(0, ..., 5)): its first call (in the setup) traces
     the arrays as tensor symbols, builds and differentiates the DAG; later calls only
-    evaluate it (numpy/BLAS at tensor level)."""
+    evaluate it (numpy/BLAS at tensor level). With ``close_over_data`` the batch x and
+    targets t are constants of the function instead of arguments (hybridad's tensor-level
+    trace differentiates with respect to every argument, argnums only selects what is
+    returned, so as arguments x and t cost an extra dL/dX product)."""
     hd.clear_kernel_cache()
+    argnums = tuple(range(len(problem.params)))
+    if close_over_data:
+        x, t = problem.x, problem.t
+        transformed = value_and_grad(lambda *params: mlp_loss(hd, hd.relu, params, x, t),
+                                     argnums=argnums)
+        args: tuple[np.ndarray, ...] = tuple(problem.params)
+        note = "x, t constants of the trace"
+    else:
+        def loss(*args: Any) -> Any:
+            *params, x, t = args
+            return mlp_loss(hd, hd.relu, params, x, t)
 
-    def loss(*args: Any) -> Any:
-        *params, x, t = args
-        return mlp_loss(hd, hd.relu, params, x, t)
-
-    transformed = value_and_grad(loss, argnums=tuple(range(len(problem.params))))
-    args = (*problem.params, problem.x, problem.t)
-    return Prepared(lambda: transformed(*args), _as_float_arrays,
-                    note="setup: trace + differentiate + first call",
+        transformed = value_and_grad(loss, argnums=argnums)
+        args = (*problem.params, problem.x, problem.t)
+        note = "setup: trace + differentiate + first call"
+    return Prepared(lambda: transformed(*args), _as_float_arrays, note=note,
                     keep=transformed)
 
 
@@ -224,7 +240,7 @@ def _torch_mlp(problem: MLPProblem) -> Prepared:
         value, grads = out
         return _as_float_arrays((value.numpy(), [g.numpy() for g in grads]))
 
-    return Prepared(call, normalize, note=f"float64, {torch.get_num_threads()} threads")
+    return Prepared(call, normalize, note=f"float64, torch threads: {torch.get_num_threads()}")
 
 
 def _jax_mlp(problem: MLPProblem) -> Prepared:
@@ -333,7 +349,7 @@ def _torch_rosenbrock(problem: RosenbrockProblem) -> Prepared:
         return torch.autograd.grad(rosenbrock(x, torch), x)[0]
 
     return Prepared(call, lambda g: (g.numpy().astype(np.float64),),
-                    note=f"float64, {torch.get_num_threads()} threads")
+                    note=f"float64, torch threads: {torch.get_num_threads()}")
 
 
 def _jax_rosenbrock(problem: RosenbrockProblem) -> Prepared:
@@ -397,8 +413,8 @@ def table(section: Section, repeat: int) -> str:
     """Tool, median per call, ratio to hybridad, setup (first call), check, note."""
     ref = section.reference()
     lines = [f"{section.name}. {section.title}",
-             f"   median of {repeat} per call; ratio to {ref.label if ref else '—'}; "
-             "setup = set up + first call; check = against the numpy reference",
+             (f"   median of {repeat} per call; ratio to {ref.label if ref else '—'}; "
+              "setup = set up + first call; check = against the numpy reference"),
              f"   {'tool':<40}{'median':>12}{'ratio':>8}{'setup ms':>11}  {'check':<9}note"]
     timed = sorted((r for r in section.rows if r.median is not None), key=lambda r: r.median)
     for row in timed + [r for r in section.rows if r.median is None]:
@@ -408,8 +424,22 @@ def table(section: Section, repeat: int) -> str:
         note = row.note if row.status == "ok" else row.note.split(";")[0]
         lines.append(f"   {row.label:<40}{median:>12}{fmt_ratio(section.ratio(row)):>8}"
                      f"{fmt_ms(row.setup_s):>11}  {check:<9}{note}".rstrip())
-    lines += [f"   {note}" for note in section.notes]
+    lines += [f"   * {note}" for note in section.notes]
     return "\n".join(lines)
+
+
+def warm_up() -> None:
+    """Import the peers (and scipy.optimize) once, so that their import time does not
+    count as the first row's setup."""
+    for name in ("scipy.optimize", "torch"):
+        try:
+            _import(name)
+        except Skip:
+            pass
+    try:
+        _jax()
+    except Skip:
+        pass
 
 
 def run(quick: bool = False, repeat: int = 5, target_s: float | None = None,
@@ -421,9 +451,19 @@ def run(quick: bool = False, repeat: int = 5, target_s: float | None = None,
     widths, batch = (QUICK_MLP_WIDTHS, QUICK_MLP_BATCH) if quick else (MLP_WIDTHS, MLP_BATCH)
     sections = []
 
+    warm_up()
     mlp = mlp_problem(widths, batch, seed)
+
+    def trace_level(rows: list[Measurement]) -> None:
+        for row in rows:
+            if row.label.startswith("hybridad value_and_grad") and row.prepared:
+                traced = next(iter(row.prepared.keep.cache.traces.values()))
+                level = "element level (LLVM)" if traced.element_level else "tensor level"
+                row.note = f"{row.note}; {level}"
+
     section = run_section("a", mlp.title, mlp_rows(mlp),
-                          numpy_backprop(mlp.params, mlp.x, mlp.t), repeat, target)
+                          numpy_backprop(mlp.params, mlp.x, mlp.t), repeat, target,
+                          trace_level)
     first = section.row("hybridad value_and_grad").setup_s
     section.notes.append(f"hybridad build + differentiate + first call: {first:.3f} s")
     print(table(section, repeat) + "\n", file=out, flush=True)
@@ -441,6 +481,9 @@ def run(quick: bool = False, repeat: int = 5, target_s: float | None = None,
         size = sizes[-1]
         level = (f"element level: {size.element_ops} scalar ops, LLVM kernel"
                  if size.element_level else "tensor level: numpy on whole arrays")
+        section.notes.append("hybridad's grad evaluates f with the gradient (it is "
+                             "value_and_grad without the value); the others only the "
+                             "gradient")
         section.notes.append(f"hybridad DAG: f {size.function_ops} ops, gradient "
                              f"{size.gradient_ops} ops (hd.count_ops, tensor level); "
                              f"runs at {level}")

@@ -36,6 +36,7 @@ small layer (8 -> 4, batch 3) and hidden width 16 for sections 4 and 5.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 from collections.abc import Sequence
@@ -89,6 +90,11 @@ def median_seconds(call: Any, repeat: int) -> float:
     return statistics.median(seconds(call)[1] for _ in range(max(1, repeat)))
 
 
+def duration(seconds: float) -> str:
+    """'12.3 ms' below a second, '1.23 s' above."""
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
 def shape_text(shape: Sequence[int]) -> str:
     return "(" + ", ".join(map(str, shape)) + ")"
 
@@ -102,7 +108,7 @@ class MLPSizes:
     batch: int = 64
 
     @classmethod
-    def seed(cls, small: bool = False) -> "MLPSizes":
+    def seed(cls, small: bool = False) -> MLPSizes:
         """Seed 002's 784 -> 512 -> 512 -> 10, batch 64; ``small``: widths / 16 (the 10
         outputs kept), batch / 8."""
         if not small:
@@ -164,7 +170,7 @@ def build_mlp(sizes: MLPSizes) -> MLPGraph:
     widths, batch = sizes.widths, sizes.batch
     X, T = tensor("nn_X", (batch, widths[0])), tensor("nn_T", (batch, widths[-1]))
     weights = [tensor(f"nn_W{k + 1}", (n_in, n_out))
-               for k, (n_in, n_out) in enumerate(zip(widths, widths[1:]))]
+               for k, (n_in, n_out) in enumerate(itertools.pairwise(widths))]
     biases = [tensor(f"nn_b{k + 1}", (n_out,)) for k, n_out in enumerate(widths[1:])]
     pre, hidden, H = [], [], X
     for k, (W, b) in enumerate(zip(weights, biases)):
@@ -189,7 +195,7 @@ def init_params(sizes: MLPSizes, seed: int = 0) -> list[Array]:
     ``MLPGraph.params`` order."""
     rng = np.random.default_rng(seed)
     params: list[Array] = []
-    for n_in, n_out in zip(sizes.widths, sizes.widths[1:]):
+    for n_in, n_out in itertools.pairwise(sizes.widths):
         params.append(rng.standard_normal((n_in, n_out)) * np.sqrt(2.0 / n_in))
         params.append(0.1 * rng.standard_normal(n_out))
     return params
@@ -361,7 +367,7 @@ class Net3Sizes:
     batch: int = 256
 
     @classmethod
-    def seed(cls, small: bool = False) -> "Net3Sizes":
+    def seed(cls, small: bool = False) -> Net3Sizes:
         """Seed 002's Net3; ``small``: every width / 64 (the single output kept), batch / 8."""
         if not small:
             return cls()
@@ -370,7 +376,7 @@ class Net3Sizes:
 
     @property
     def weight_bytes(self) -> int:
-        return 8 * sum(a * b for a, b in zip(self.widths, self.widths[1:]))
+        return 8 * sum(a * b for a, b in itertools.pairwise(self.widths))
 
 
 @dataclass
@@ -392,7 +398,7 @@ def net3_forward(sizes: Net3Sizes, seed: int = 0) -> Net3Run:
     start = time.perf_counter()
     X = tensor("net3_X", (sizes.batch, sizes.widths[0]))
     weights = [tensor(f"net3_W{k}", (a, b))
-               for k, (a, b) in enumerate(zip(sizes.widths, sizes.widths[1:]))]
+               for k, (a, b) in enumerate(itertools.pairwise(sizes.widths))]
     z: hd.Expr = X
     for k, W in enumerate(weights):
         z = z @ W
@@ -403,7 +409,7 @@ def net3_forward(sizes: Net3Sizes, seed: int = 0) -> Net3Run:
     rng = np.random.default_rng(seed)
     (x, values), init_s = seconds(lambda: (
         rng.standard_normal((sizes.batch, sizes.widths[0])),
-        [rng.standard_normal((a, b)) for a, b in zip(sizes.widths, sizes.widths[1:])]))
+        [rng.standard_normal((a, b)) for a, b in itertools.pairwise(sizes.widths)]))
     env = {X: x, **dict(zip(weights, values))}
     out, evaluate_s = seconds(lambda: hd.evaluate(z, env))
 
@@ -469,15 +475,15 @@ def layer_jacobians(n_in: int, n_out: int, batch: int, seed: int = 0) -> LayerJa
     diffs, times, values, shapes = {}, {}, {}, {}
     for what, (out, wrt) in symbolic.items():
         for mode in ("forward", "reverse"):
-            J, built_s = seconds(lambda: hd.jacobian(out, wrt, mode=mode))
-            Jv, eval_s = seconds(lambda: hd.evaluate(J, env))
+            J, built_s = seconds(lambda o=out, w=wrt, m=mode: hd.jacobian(o, w, mode=m))
+            Jv, eval_s = seconds(lambda j=J: hd.evaluate(j, env))
             key = f"{what}: hd.jacobian {mode}"
             values[key], times[key] = Jv, built_s + eval_s
             diffs[key] = check(max_relative(Jv, closed[what]), key, 1e-14)
         function, at = functions[what]
         for name, transform in (("jacfwd", jacfwd), ("jacrev", jacrev)):
-            Jv, times[f"{what}: {name}"] = seconds(lambda: transform(function)(at))
             key = f"{what}: {name}"
+            Jv, times[key] = seconds(lambda t=transform, f=function, a=at: t(f)(a))
             values[key] = Jv
             diffs[key] = check(max_relative(Jv, closed[what]), key, 1e-14)
         shapes[what] = closed[what].shape
@@ -626,11 +632,14 @@ def print_training(run: TrainRun) -> None:
 
 def print_net3(run: Net3Run) -> None:
     sizes = run.sizes
+    size = sizes.weight_bytes
+    memory = f"{size / 1e9:.2f} GB" if size >= 1e8 else f"{size / 1e6:.2f} MB"
     print(f"\n3. Net3 forward {' -> '.join(map(str, sizes.widths))}, batch {sizes.batch} "
-          f"({sizes.weight_bytes / 1e9:.2f} GB of float64 weights, {run.ops} DAG ops)")
-    print(f"   build {run.build_s * 1e3:.2f} ms, weights drawn in {run.init_s:.2f} s")
-    print(f"   hd.evaluate {run.evaluate_s:.3f} s, plain numpy {run.numpy_s:.3f} s; output "
-          f"{shape_text(run.output_shape)}, max relative difference {run.max_diff:.1e}")
+          f"({memory} of float64 weights, {run.ops} DAG ops)")
+    print(f"   build {run.build_s * 1e3:.2f} ms, weights drawn in {duration(run.init_s)}")
+    print(f"   hd.evaluate {duration(run.evaluate_s)}, plain numpy {duration(run.numpy_s)}; "
+          f"output {shape_text(run.output_shape)}, max relative difference "
+          f"{run.max_diff:.1e}")
 
 
 def print_layer(run: LayerJacobians) -> None:

@@ -7,7 +7,9 @@ or by forward and reverse automatic differentiation. See README.md.
 
 from . import core as _core  # noqa: F401  (registers the primitives)
 from . import numeric
-from .calculus import count_ops, cse, diff, gradient, hessian, jacobian, jvp, vjp
+from .calculus import (
+    count_ops, cse, custom_jvp, custom_vjp, diff, gradient, hessian, jacobian, jvp, vjp,
+)
 from .core.build import (
     abs, arccos, arcsin, arctan, arctan2, cos, cosh, dot, exp, expm1, log, log1p,
     maximum, minimum, power, relu, sigmoid, sign, sin, sinh, sqrt, stop_gradient, sum,
@@ -21,6 +23,7 @@ from .core.tensor_ops import (
 from .core.tensor_ops import reduce_max as max  # noqa: A001
 from .core.tensor_ops import reduce_min as min  # noqa: A001
 from .core.scalarize import scalarize
+from .core.define import primitive
 from .core.dot import render_dot, to_dot
 from .core.evaluate import evaluate
 from .core.expr import Constant, Expr, Symbol
@@ -38,8 +41,9 @@ __version__ = "0.1.0"
 __all__ = [
     "Constant", "Expr", "HybridadError", "Kernel", "ParseError", "ShapeError", "Symbol",
     "Tape", "TracingError", "clear_kernel_cache", "lambdify",
-    "broadcast_to", "concatenate", "constant", "einsum", "expand_dims", "jvp",
-    "logsumexp", "matmul", "max", "mean", "min", "reshape", "scalarize", "softmax",
+    "broadcast_to", "concatenate", "constant", "custom_jvp", "custom_vjp", "einsum", "expand_dims", "jvp",
+    "logsumexp", "matmul", "max", "mean", "min", "primitive", "reshape", "scalarize",
+    "softmax",
     "squeeze", "stack", "take", "tensor", "tensordot", "transpose", "vjp",
     "abs", "acos", "arccos", "arcsin", "arctan", "arctan2", "asin", "atan", "atan2",
     "check_grad", "cos", "cosh", "count_ops", "cse", "diff", "dot", "evaluate", "exp",

@@ -14,12 +14,22 @@ from ..core.build import ONE, apply, broadcast_to, is_const
 from ..core.expr import Expr
 from ..core.registry import PRIMITIVES
 from ..core.tensor_ops import unbroadcast
+from ..errors import HybridadError
 
 
 def partial(node: Expr, i: int) -> Expr | None:
-    """∂node/∂(argument i) of an elementwise node as an Expr, or None when it is
-    structurally zero."""
-    rule = PRIMITIVES[node.op].partials[i]
+    """∂node/∂(argument i) of a scalar node as an Expr, or None when it is structurally
+    zero: the registry's partial rule, or for a scalar node of a structural primitive
+    (a custom rule, a user primitive) its VJP with cotangent 1. Element-level code (the
+    tape, kernels) reads partials only through here."""
+    prim = PRIMITIVES[node.op]
+    if prim.structural:
+        if node.shape or node.args[i].shape:
+            raise HybridadError(f"element-level code needs scalar operations; {node.op} "
+                                f"has shape {node.shape}: scalarize the expression first")
+        p = prim.linear[i if prim.arity > 0 else 0][1](ONE, node, i)
+        return None if p is None or is_const(p, 0.0) else p
+    rule = prim.partials[i]
     if rule is None:
         return None
     p = rule(*node.args, node)

@@ -24,6 +24,7 @@ class Flags(enum.Flag):
     ZERO_AT_ZERO = enum.auto()  # f(0, ..., 0) == 0
     NONDIFF = enum.auto()  # piecewise constant: every partial is structurally zero
     COMPARISON = enum.auto()  # returns 1.0 / 0.0
+    OPAQUE = enum.auto()  # kept whole at element level (scalar operands only)
 
 
 # A partial rule receives the node's arguments followed by the node itself (its output,
@@ -111,6 +112,7 @@ class Primitive:
     linear: tuple[Any, ...] = ()
     format: Optional[Callable[..., Any]] = None
     names: Optional[Callable[..., Any]] = None
+    user: bool = False          # registered by hd.primitive, not shipped with hybridad
 
     def __post_init__(self) -> None:
         if self.shape is not None and len(self.linear) != max(self.arity, 1):
@@ -125,6 +127,8 @@ class Primitive:
         # plain attributes: read on every node construction, where Flag.__and__ is slow
         self.commutative = bool(self.flags & Flags.COMMUTATIVE)
         self.structural = self.shape is not None
+        # kept whole at element level (its numpy rule does not expand object arrays)
+        self.opaque = bool(self.flags & Flags.OPAQUE)
 
     def __repr__(self) -> str:
         return f"Primitive({self.name!r}, arity={self.arity})"
@@ -153,5 +157,6 @@ def lookup(name: str) -> Primitive:
 
 
 def elementwise_names() -> list[str]:
-    """Names of the elementwise primitives (scalar partial rules), sorted."""
-    return sorted(name for name, prim in PRIMITIVES.items() if not prim.structural)
+    """Names of hybridad's own elementwise primitives (scalar partial rules), sorted."""
+    return sorted(name for name, prim in PRIMITIVES.items()
+                  if not prim.structural and not prim.user)

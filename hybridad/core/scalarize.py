@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import HybridadError
-from .build import ExprArray, elementwise
+from .build import ExprArray, apply, elementwise
 from .expr import ARRAY, CONSTANT, SYMBOL, Expr, constant
 from .registry import PRIMITIVES
 from .traverse import topo_order
@@ -67,9 +67,26 @@ def _expand(node: Expr, args: Sequence[Any], leaves: Mapping[Expr, Any]) -> Any:
     prim = PRIMITIVES[node.op]
     if not prim.structural:
         return elementwise(node.op, *(_operand(a) for a in args))
+    if prim.opaque:
+        return _opaque(node, args)
     arrays = [np.asarray(a, dtype=object).view(ExprArray) for a in args]
     result = prim.numpy(*arrays, node.param)
     return np.asarray(result, dtype=object).reshape(node.shape).view(ExprArray)
+
+
+def _opaque(node: Expr, args: Sequence[Any]) -> Expr:
+    """A node kept whole at element level (a custom rule): possible on scalars only."""
+    if node.shape or any(a.shape for a in node.args):
+        raise HybridadError(
+            f"{node.op} on arrays has no element-level form; evaluate or differentiate it "
+            f"at tensor level (hd.evaluate, hd.gradient, hd.vjp)")
+    return apply(node.op, *(_operand(a) for a in args), param=node.param)
+
+
+def can_scalarize(roots: Sequence[Expr]) -> bool:
+    """Whether ``scalarize`` can expand every node (no opaque node on arrays)."""
+    return not any(PRIMITIVES[n.op].opaque and (n.shape or any(a.shape for a in n.args))
+                   for n in topo_order(roots) if n.args)
 
 
 def _operand(value: Any) -> Any:

@@ -35,7 +35,7 @@ from ..calculus.jacobian import jacobian as symbolic_jacobian
 from ..core.build import as_expr, as_operand, fresh_symarray, fresh_symbol
 from ..core.evaluate import evaluate
 from ..core.expr import Expr
-from ..core.scalarize import elements, scalarize
+from ..core.scalarize import can_scalarize, elements, scalarize
 from ..core.substitute import substitute
 from ..core.traverse import topo_order
 from ..errors import TracingError
@@ -72,7 +72,8 @@ class Traced:
         self.out_shapes = [p.shape for p in self.parts]
         _check_closed(self.parts, self.tensor_symbols)
         self.offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
-        self.element_level = sum(n.size for n in topo_order(self.parts)) <= self.ELEMENT_LIMIT
+        self.element_level = (sum(n.size for n in topo_order(self.parts)) <= self.ELEMENT_LIMIT
+                              and can_scalarize(self.parts))
         if self.element_level:
             leaves = {s: fresh_symarray(s.param, s.shape) for s in self.tensor_symbols
                       if s.shape}

@@ -21,7 +21,7 @@ from ..core.dot import (
 )
 from ..core.expr import CONSTANT, Expr
 from ..core.printing import ATOM, _format_node, format_constant
-from ..core.registry import PRIMITIVES
+from ..calculus.rules import partial
 from .linearize import Program
 
 if TYPE_CHECKING:
@@ -93,9 +93,7 @@ def _step_partials(program: Program, inline: Text) -> dict[Expr, list[Expr | Non
         node = step.node
         partials: list[Expr | None] = []
         for i, a in enumerate(node.args):
-            rule = PRIMITIVES[node.op].partials[i]
-            p = rule(*node.args, node) if rule is not None and a in key else None
-            partials.append(None if p is None or is_const(p, 0.0) else p)
+            partials.append(partial(node, i) if a in key else None)
         kept = [(key[a], p) for a, p in zip(node.args, partials) if p is not None]
         if _matches(kept, step.edges, inline):
             result[node] = partials

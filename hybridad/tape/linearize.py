@@ -28,6 +28,7 @@ from typing import Any, Callable, Sequence
 
 from ..core.build import is_const
 from ..core.expr import CONSTANT, SYMBOL, Expr
+from ..calculus.rules import partial
 from ..core.registry import PRIMITIVES
 from ..core.traverse import dependents, depths, topo_order
 
@@ -133,10 +134,11 @@ class _Builder:
         self.program.primal.append(node)
         edges: list[tuple[int, Expr | None, float]] = []
         for i, a in enumerate(node.args):
-            rule = PRIMITIVES[node.op].partials[i]
-            if a not in self.active or rule is None:
+            if a not in self.active:
                 continue
-            p = rule(*node.args, node)
+            p = partial(node, i)
+            if p is None:
+                continue
             if is_const(p):
                 if p.param != 0.0:
                     edges.append((self.key[a], None, p.param))

@@ -8,6 +8,7 @@ from typing import Callable
 
 from ...core.expr import CONSTANT, SYMBOL, Expr
 from ...core.registry import PRIMITIVES
+from ...errors import HybridadError
 from .emitter import Emitter, double
 
 
@@ -59,6 +60,9 @@ def segment_text(name: str, nodes: list[Expr], leaf_stores: list[tuple[Expr, int
         store(o, i, get(node))
     for node in nodes:
         lower: Callable[..., str] = PRIMITIVES[node.op].llvm
+        if lower is None:
+            raise HybridadError(f"the primitive {node.op!r} has no LLVM lowering; register "
+                                f"it with llvm=, or use backend='tape' or 'numpy'")
         v = lower(e, *[get(a) for a in node.args])
         value[node] = v
         for o, i in outputs.get(node, ()):
