@@ -82,6 +82,8 @@ def apply(name: str, *operands: Any, param: Any = None) -> Expr:
     shape = _result_shape(prim, args, param)
     if shape and not prim.structural:
         args = _unbroadcast_operands(prim.name, args, shape)
+        if any(a.op == "broadcast_to" for a in args):
+            return _broadcast_outside(name, args, shape)
     if prim.commutative and len(args) == 2 and _order_key(args[1]) < _order_key(args[0]):
         args = (args[1], args[0])
     if all(type(a) in _CONSTANT_TYPES for a in args):
@@ -135,6 +137,14 @@ def _result_shape(prim: Any, args: tuple[Expr, ...], param: Any) -> tuple[int, .
     if all(not a.shape for a in args):
         return ()
     return broadcast_shapes(prim.name, *(a.shape for a in args))
+
+
+def _broadcast_outside(name: str, args: tuple[Expr, ...], shape: tuple[int, ...]) -> Expr:
+    """op(broadcast_to(a, s), b) as broadcast_to(op(a, b), s): the broadcast moves out,
+    where the next elementwise operation absorbs it (``100 * broadcast_to(1, s) * g``
+    becomes ``100 * g``)."""
+    inner = apply(name, *(a.args[0] if a.op == "broadcast_to" else a for a in args))
+    return broadcast_to(inner, shape)
 
 
 def _unbroadcast_operands(name: str, args: tuple[Expr, ...], shape: tuple[int, ...]
