@@ -10,6 +10,7 @@ backends pass fresh scalar symbols, one per element). ``hd.stack`` goes back.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -81,6 +82,25 @@ def _opaque(node: Expr, args: Sequence[Any]) -> Expr:
             f"{node.op} on arrays has no element-level form; evaluate or differentiate it "
             f"at tensor level (hd.evaluate, hd.gradient, hd.vjp)")
     return apply(node.op, *(_operand(a) for a in args), param=node.param)
+
+
+def element_cost(roots: Sequence[Expr]) -> int:
+    """About how many scalar nodes ``scalarize`` would make: a node's size, times the
+    summed length for contractions (a matrix product of (m, k) by (k, n) is m n k
+    multiplies and as many adds)."""
+    total = 0
+    for node in topo_order(roots):
+        if node.op == "matmul":
+            total += 2 * node.size * node.args[0].shape[-1]
+        elif node.op == "einsum":
+            sizes = {c: n for part, a in zip(node.param.split("->")[0].split(","), node.args)
+                     for c, n in zip(part, a.shape)}
+            total += 2 * math.prod(sizes.values())
+        elif node.args and PRIMITIVES[node.op].structural:
+            total += max([node.size] + [a.size for a in node.args])
+        else:
+            total += node.size
+    return total
 
 
 def can_scalarize(roots: Sequence[Expr]) -> bool:

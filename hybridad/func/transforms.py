@@ -35,7 +35,7 @@ from ..calculus.jacobian import jacobian as symbolic_jacobian
 from ..core.build import as_expr, as_operand, fresh_symarray, fresh_symbol
 from ..core.evaluate import evaluate
 from ..core.expr import Expr
-from ..core.scalarize import can_scalarize, elements, scalarize
+from ..core.scalarize import can_scalarize, element_cost, elements, scalarize
 from ..core.substitute import substitute
 from ..core.traverse import topo_order
 from ..errors import TracingError
@@ -57,7 +57,7 @@ class Traced:
     tensor level: whole-array numpy (BLAS) evaluation of the tensor derivative DAGs.
     """
 
-    ELEMENT_LIMIT = 50_000
+    ELEMENT_LIMIT = 20_000
 
     def __init__(self, fun: Callable[..., Any], shapes: tuple[tuple[int, ...], ...],
                  backend: str = "llvm", kwargs: dict[str, Any] | None = None):
@@ -72,7 +72,7 @@ class Traced:
         self.out_shapes = [p.shape for p in self.parts]
         _check_closed(self.parts, self.tensor_symbols)
         self.offsets = np.cumsum([0] + [int(np.prod(s)) for s in shapes])
-        self.element_level = (sum(n.size for n in topo_order(self.parts)) <= self.ELEMENT_LIMIT
+        self.element_level = (element_cost(self.parts) <= self.ELEMENT_LIMIT
                               and can_scalarize(self.parts))
         if self.element_level:
             leaves = {s: fresh_symarray(s.param, s.shape) for s in self.tensor_symbols
@@ -183,6 +183,17 @@ class Traced:
                 symbols += cotangents
             self._tensor_exprs[kind] = [exprs, symbols]
         return self._tensor_exprs[kind][0], self._tensor_exprs[kind][1]
+
+    def tensor_values(self, kind: tuple, args: Sequence[Any]) -> list[Any]:
+        """Tensor-level values of ``kind`` (("gradient", argnums) gives the value and the
+        gradients for those arguments only), the arguments passed as they are."""
+        if kind not in self._tensor_exprs:
+            wrt = [self.tensor_symbols[k] for k in kind[1]]
+            self._tensor_exprs[kind] = [[self.parts[0]] + list(
+                tensor_gradient(self.parts[0], wrt)), list(self.tensor_symbols)]
+        exprs, symbols = self._tensor_exprs[kind]
+        env = {s: np.asarray(a, dtype=np.float64) for s, a in zip(symbols, args)}
+        return evaluate(exprs, env)
 
     def _tensor_flat(self, kind: str, x: np.ndarray) -> np.ndarray:
         """Evaluate ``kind``'s expressions at the flat input ``x`` ((n,) or (batch, n)),
@@ -508,6 +519,9 @@ def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str =
             raise TypeError(f"grad requires a scalar output, got shape "
                             f"{traced.out_shapes[0] if traced.out_shapes else ()}; "
                             "use jacrev or jacfwd for array outputs")
+        if not traced.element_level:
+            value, *grads = traced.tensor_values(("gradient", tuple(nums)), args)
+            return float(value), _pick(list(grads), argnums)
         x = traced.flat_input(args)
         value, adjoints = traced.value_and_gradient(x)
         grads = [adjoints[traced.columns(a)].reshape(traced.shapes[a])[()] for a in nums]
