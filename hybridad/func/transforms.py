@@ -131,6 +131,23 @@ class Traced:
         value, grad = self.kernel("gradient")(x)
         return float(value), grad
 
+    def gradient_runner(self, nums: list[int], single: bool) -> Callable[..., Any]:
+        """The per-call path of value_and_grad for float64 arrays of this trace's shapes:
+        the inputs as one vector (a view for a single argument), one kernel call, the
+        gradients as views of its result."""
+        kernel = self.kernel("gradient")
+        pieces = [(self.columns(a), self.shapes[a]) for a in nums]
+        one_argument = len(self.shapes) == 1
+
+        def run(args: Sequence[np.ndarray]) -> Any:
+            x = args[0].reshape(-1) if one_argument else np.concatenate(
+                [a.reshape(-1) for a in args])
+            value, adjoints = kernel(x)
+            grads = [adjoints[columns].reshape(shape)[()] for columns, shape in pieces]
+            return float(value), (grads[0] if single else tuple(grads))
+
+        return run
+
     def jacobian(self, x: np.ndarray, mode: str) -> np.ndarray:
         if not self.element_level:
             m = sum(math.prod(s) for s in self.out_shapes)
@@ -300,6 +317,16 @@ def _symbolic_call(args: Sequence[Any], kwargs: dict[str, Any]) -> bool:
     """Whether a transform must answer with expressions: it runs inside a trace, or
     some argument (positional or keyword) is symbolic."""
     return inside_trace() or _is_symbolic(args) or _is_symbolic(list(kwargs.values()))
+
+
+def _plain_key(args: Sequence[Any]) -> tuple | None:
+    """The arguments' shapes when every one is a float64 ndarray (the fast path)."""
+    shapes = []
+    for a in args:
+        if type(a) is not np.ndarray or a.dtype != np.float64:
+            return None
+        shapes.append(a.shape)
+    return tuple(shapes)
 
 
 def _check_numeric(args: Sequence[Any], name: str) -> None:
@@ -509,12 +536,19 @@ def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str =
     tape sweep); gradients have the shapes of the arguments selected by ``argnums``.
     Keyword arguments are passed to ``fun`` and not differentiated."""
     cache = _Cache(fun, backend)
+    fast: dict[tuple, Callable[..., Any]] = {}
 
     def transformed(*args: Any, **kwargs: Any) -> Any:
+        key = None if kwargs else _plain_key(args)
+        if key is not None and key in fast and not inside_trace():
+            return fast[key](args)
         if _symbolic_call(args, kwargs):
             return _symbolic_value_and_grad(fun, args, kwargs, argnums)
         nums = _argnum_list(argnums, len(args), "grad")
         traced = cache.get(args, "grad", kwargs)
+        if key is not None and traced.element_level and backend == "llvm" and \
+                traced.out_shapes == [()]:
+            fast[key] = traced.gradient_runner(nums, isinstance(argnums, int))
         if traced.out_shapes != [()]:
             raise TypeError(f"grad requires a scalar output, got shape "
                             f"{traced.out_shapes[0] if traced.out_shapes else ()}; "
