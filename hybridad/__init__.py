@@ -8,7 +8,8 @@ or by forward and reverse automatic differentiation. See README.md.
 from . import core as _core  # noqa: F401  (registers the primitives)
 from . import numeric
 from .calculus import (
-    count_ops, cse, custom_jvp, custom_vjp, diff, gradient, hessian, jacobian, jvp, vjp,
+    count_ops, cse, custom_jvp, custom_vjp, diff, gradient, hessian, hvp, jacobian, jvp,
+    vjp,
 )
 from .core.build import (
     abs, arccos, arcsin, arctan, arctan2, cos, cosh, dot, exp, expm1, log, log1p,
@@ -41,7 +42,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Constant", "Expr", "HybridadError", "Kernel", "ParseError", "ShapeError", "Symbol",
     "Tape", "TracingError", "clear_kernel_cache", "lambdify",
-    "broadcast_to", "concatenate", "constant", "custom_jvp", "custom_vjp", "einsum", "expand_dims", "jvp",
+    "broadcast_to", "concatenate", "constant", "custom_jvp", "custom_vjp", "einsum",
+    "expand_dims", "hvp", "jvp",
     "logsumexp", "matmul", "max", "mean", "min", "primitive", "reshape", "scalarize",
     "softmax",
     "squeeze", "stack", "take", "tensor", "tensordot", "transpose", "vjp",

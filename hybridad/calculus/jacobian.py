@@ -151,3 +151,13 @@ def _tensor_jacobian(y: Expr, x: Symbol, mode: str) -> Expr:
     flat = np.empty(jac.size, dtype=object)
     flat[:] = substitute(list(jac.ravel()), back)
     return reshape(stack(flat), y.shape + x.shape)
+
+
+def hvp(f: Expr, x: Any, v: Any) -> Any:
+    """The Hessian-vector product ∇²f · v as an expression of x's shape, by forward
+    accumulation over the reverse-mode gradient (never the Hessian itself)."""
+    grad = gradient(f, x) if isinstance(x, Expr) and x.shape else None
+    if grad is None:
+        variable = _check_variable(x, "hvp()")
+        grad = adjoints(as_expr(f), [variable])[0]
+    return jvp(grad, {x: v})

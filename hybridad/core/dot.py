@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import HybridadError
 from .build import as_expr
-from .expr import CONSTANT, SYMBOL, Expr
+from .expr import ARRAY, CONSTANT, SYMBOL, Expr
 from .printing import format_constant
 from .registry import PRIMITIVES
 from .traverse import topo_order
@@ -77,7 +77,8 @@ def op_label(node: Expr) -> str:
     if node.op == "neg":
         return "-"
     prim = PRIMITIVES[node.op]
-    return prim.infix.symbol if prim.infix is not None else prim.name
+    label = prim.infix.symbol if prim.infix is not None else prim.name
+    return f"{label} {node.shape}" if node.shape else label
 
 
 def ordered_operands(node: Expr) -> bool:
@@ -120,6 +121,8 @@ def _node_line(ident: str, node: Expr, derivative_only: bool) -> str:
         attrs = {"label": node.param, "shape": "ellipse"}
     elif node.op == CONSTANT:
         attrs = {"label": short_constant(node.param), "shape": "plaintext", "fontsize": 10}
+    elif node.op == ARRAY:
+        attrs = {"label": f"array {node.shape}", "shape": "plaintext", "fontsize": 10}
     else:
         infix = node.op == "neg" or PRIMITIVES[node.op].infix is not None
         attrs = {"label": op_label(node), "shape": "circle" if infix else "box"}

@@ -22,6 +22,7 @@ content). ``vmap`` maps keyword arguments over their leading axis, as JAX does.
 from __future__ import annotations
 
 import collections
+import weakref
 import hashlib
 import math
 from typing import Any, Callable, Sequence
@@ -466,6 +467,23 @@ def _concrete(block: np.ndarray) -> Any:
     return block[()] if block.ndim == 0 else block
 
 
+_FUNCTION_CACHES: "weakref.WeakKeyDictionary[Any, dict[str, _Cache]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def _function_cache(fun: Callable[..., Any], backend: str) -> _Cache:
+    """The traces of ``fun`` kept for ``jvp`` / ``vjp`` calls (which take the function
+    each time rather than returning a transformed one): per function object, so calling
+    ``jvp(f, ...)`` in a loop traces f once per signature."""
+    try:
+        per_backend = _FUNCTION_CACHES.setdefault(fun, {})
+    except TypeError:                       # not weak-referenceable: no caching
+        return _Cache(fun, backend)
+    if backend not in per_backend:
+        per_backend[backend] = _Cache(fun, backend)
+    return per_backend[backend]
+
+
 def _argnum_list(argnums: Argnums, n_args: int, name: str) -> list[int]:
     nums = [argnums] if isinstance(argnums, int) else list(argnums)
     for a in nums:
@@ -642,7 +660,7 @@ def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]
     _check_tangents(primals, tangents)
     if _symbolic_call(primals + tangents, {}):
         return _symbolic_jvp(fun, primals, tangents)
-    traced = _Cache(fun, backend).get(primals, "jvp")
+    traced = _function_cache(fun, backend).get(primals, "jvp")
     values, dots = traced.jvp(traced.flat_input(primals), traced.flat_input(tangents))
     return traced.structure(values), traced.structure(dots)
 
@@ -653,7 +671,7 @@ def vjp(fun: Callable[..., Any], *primals: Any, backend: str = "llvm"
     per primal, each of the primal's shape."""
     if _symbolic_call(primals, {}):
         return _symbolic_vjp(fun, primals)
-    traced = _Cache(fun, backend).get(primals, "vjp")
+    traced = _function_cache(fun, backend).get(primals, "vjp")
     x = traced.flat_input(primals)
     values = traced.evaluate(x)
 

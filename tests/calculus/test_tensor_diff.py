@@ -219,3 +219,33 @@ def test_100k_node_tensor_chain_builds_evaluates_and_differentiates():
     assert grad.shape == (3,)
     assert np.isfinite(hd.evaluate(grad, {x: np.array([0.1, 0.2, 0.3])})).all()
     assert len(str(y)) > 0 and hd.count_ops(y) >= 100_000
+
+
+def test_hessian_vector_product_and_pictures_of_tensor_expressions():
+    x, v = hd.tensor("hvp_x", (3,)), hd.tensor("hvp_v", (3,))
+    A = np.array([[1.0, 2, 0], [0, 3, 1], [4, 0, 1]])
+    product = hd.hvp(x @ A @ x, x, v)
+    assert product.shape == (3,)
+    direction = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(hd.evaluate(product, {x: np.ones(3), v: direction}),
+                               (A + A.T) @ direction, rtol=1e-15)
+    picture = hd.to_dot(x @ A @ x)
+    assert "matmul (3,)" in picture and "array (3, 3)" in picture
+    replacements, reduced = hd.cse([hd.sin(x @ A) * (x @ A)])
+    assert replacements[0][0].shape == (3,) and reduced[0].shape == (3,)
+
+
+def test_tensor_tape_agrees_with_symbolic_gradient_on_random_programs():
+    from hybridad.tape import TensorTape
+
+    rng = np.random.default_rng(9)
+    env = {P: rng.uniform(-1, 1, SHAPE), Q: rng.uniform(-1, 1, SHAPE),
+           M: rng.uniform(-1, 1, (4, 3))}
+    for make in STRUCTURAL:
+        loss = hd.sum(hd.tanh(make(P) * Q))
+        tape = TensorTape(loss, [P, Q, M])
+        value, grads = tape.value_and_gradient(env[P], env[Q], env[M])
+        expected = hd.evaluate([loss] + hd.gradient(loss, [P, Q, M]), env)
+        assert float(value) == pytest.approx(float(expected[0]), rel=1e-14)
+        for got, want in zip(grads, expected[1:]):
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)

@@ -73,3 +73,16 @@ def test_vmap_maps_keywords_over_their_leading_axis_as_jax():
 def test_unknown_keyword_is_the_functions_own_type_error():
     with pytest.raises(TypeError, match="unexpected keyword argument 'd'"):
         grad(scaled)(np.ones(2), d=1.0)
+
+
+def test_jvp_and_vjp_reuse_the_trace_of_a_function():
+    from hybridad.func import jvp, vjp
+    from hybridad.func.transforms import _FUNCTION_CACHES
+
+    def f(x):
+        return np.sin(x) * 2.0
+
+    for _ in range(3):
+        jvp(f, (np.ones(2),), (np.ones(2),))
+        vjp(f, np.ones(2))[1](np.ones(2))
+    assert _FUNCTION_CACHES[f]["llvm"].trace_count == 1
