@@ -11,12 +11,11 @@ from .calculus import (
     count_ops, cse, custom_jvp, custom_vjp, diff, gradient, hessian, hvp, jacobian, jvp,
     vjp,
 )
-from .core.build import (
-    abs, arccos, arcsin, arctan, arctan2, cos, cosh, dot, exp, expm1, log, log1p,
-    maximum, minimum, power, relu, sigmoid, sign, sin, sinh, sqrt, stop_gradient, sum,
-    symarray, symbols, tan, tanh, tensor, where,
-)
+from .core.build import PUBLIC_FUNCTIONS as _PUBLIC_FUNCTIONS
+from .core.build import dot, sum, symarray, symbols, tensor  # noqa: A004
 from .core.build import constant_node as constant
+from .core.registry import ALIASES as _ALIASES
+from .core.registry import PRIMITIVES as _PRIMITIVES
 from .core.tensor_ops import (
     broadcast_to, concatenate, einsum, expand_dims, logsumexp, matmul, mean, reshape,
     softmax, squeeze, stack, take, tensordot, transpose,
@@ -35,22 +34,23 @@ from .func.check import check_grad
 from .tape import Tape
 from .backend import Kernel, clear_kernel_cache, lambdify
 
-asin, acos, atan, atan2 = arcsin, arccos, arctan, arctan2
+# the elementwise functions (hd.sin, hd.where, hd.maximum, ...) and their aliases
+# (hd.asin, ...) come from the registry entries
+_ALIASED = {alias: _PUBLIC_FUNCTIONS[_PRIMITIVES[name].public]
+            for alias, name in _ALIASES.items() if _PRIMITIVES[name].public}
+globals().update(_PUBLIC_FUNCTIONS)
+globals().update(_ALIASED)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Constant", "Expr", "HybridadError", "Kernel", "ParseError", "ShapeError", "Symbol",
-    "Tape", "TracingError", "clear_kernel_cache", "lambdify",
-    "broadcast_to", "concatenate", "constant", "custom_jvp", "custom_vjp", "einsum",
-    "expand_dims", "hvp", "jvp",
-    "logsumexp", "matmul", "max", "mean", "min", "primitive", "reshape", "scalarize",
-    "softmax",
-    "squeeze", "stack", "take", "tensor", "tensordot", "transpose", "vjp",
-    "abs", "acos", "arccos", "arcsin", "arctan", "arctan2", "asin", "atan", "atan2",
-    "check_grad", "cos", "cosh", "count_ops", "cse", "diff", "dot", "evaluate", "exp",
-    "expm1", "from_sympy", "gradient", "hessian", "jacobian", "log", "log1p", "maximum",
-    "minimum", "numeric", "parse", "power", "relu", "render_dot", "sigmoid", "sign", "sin",
-    "sinh", "sqrt", "stop_gradient", "sum", "symarray", "symbols", "tan", "tanh", "to_dot",
-    "to_sympy", "where",
+    "Tape", "TracingError", "broadcast_to", "check_grad", "clear_kernel_cache",
+    "concatenate", "constant", "count_ops", "cse", "custom_jvp", "custom_vjp", "diff", "dot",
+    "einsum", "evaluate", "expand_dims", "from_sympy", "gradient", "hessian", "hvp",
+    "jacobian", "jvp", "lambdify", "logsumexp", "matmul", "max", "mean", "min", "numeric",
+    "parse", "primitive", "render_dot", "reshape", "scalarize", "softmax", "squeeze",
+    "stack", "sum", "symarray", "symbols", "take", "tensor", "tensordot", "to_dot",
+    "to_sympy", "transpose", "vjp",
 ]
+__all__ += sorted([*_PUBLIC_FUNCTIONS, *_ALIASED])

@@ -2,6 +2,9 @@
 
 from . import primitives as _primitives  # noqa: F401  (registers every primitive)
 from . import tensor_ops as _tensor_ops  # noqa: F401  (structural primitives)
+from .build import install_public_functions
+
+install_public_functions()
 from .expr import Constant, Expr, Symbol
 from .registry import PRIMITIVES, Flags, Primitive
 

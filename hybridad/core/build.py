@@ -10,6 +10,7 @@ over numpy (object) arrays and lists.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 from typing import Any, Callable, Iterable
@@ -376,67 +377,52 @@ def _normalize_axes(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(normal)
 
 
-def _unary(name: str, doc: str) -> Callable[[ExprLike], Any]:
-    def function(x: ExprLike) -> Any:
-        return elementwise(name, x)
+#: public functions generated from the registry entries (``hd.sin``, ``hd.where``, ...)
+PUBLIC_FUNCTIONS: dict[str, Callable[..., Any]] = {}
 
-    function.__name__ = function.__qualname__ = name
-    function.__doc__ = doc
+_PARAMETERS = {1: ("x",), 2: ("a", "b"), 3: ("condition", "a", "b")}
+
+
+def install_public_functions() -> None:
+    """Make each registry entry's public function, its numpy ufunc dispatch and the
+    method numpy's object loops call (``np.sin`` on an object array calls ``x.sin()``),
+    all from the entries: an entry is the only place an operation is defined."""
+    for prim in PRIMITIVES.values():
+        if prim.public is None or prim.structural or prim.public in PUBLIC_FUNCTIONS:
+            continue
+        function = _public_function(prim)
+        PUBLIC_FUNCTIONS[prim.public] = function
+        globals()[prim.public] = function
+        for ufunc in prim.ufuncs:
+            _UFUNCS[ufunc] = function
+            if prim.infix is None and prim.name != "neg":
+                setattr(Expr, ufunc.__name__, _method(prim.name))
+
+
+def _public_function(prim: Any) -> Callable[..., Any]:
+    """``hd.<public>(*operands)``: the primitive elementwise over arrays (numpy
+    broadcasting), one node for shaped expressions."""
+    name, arity = prim.name, prim.arity
+
+    def function(*operands: ExprLike) -> Any:
+        if len(operands) != arity:
+            raise TypeError(f"{prim.public}() takes {arity} argument(s), got {len(operands)}")
+        return elementwise(name, *operands)
+
+    parameters = _PARAMETERS.get(arity, tuple(f"x{k}" for k in range(arity)))
+    function.__name__ = function.__qualname__ = prim.public
+    function.__doc__ = prim.doc or f"The elementwise operation {name}."
+    function.__annotations__ = {**{p: ExprLike for p in parameters}, "return": Any}
+    function.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in parameters])
     return function
 
 
-def _binary(name: str, doc: str) -> Callable[[ExprLike, ExprLike], Any]:
-    def function(a: ExprLike, b: ExprLike) -> Any:
-        return elementwise(name, a, b)
+def _method(name: str) -> Callable[..., Any]:
+    def method(self: Expr, *others: Any) -> Any:
+        return apply(name, self, *others)
 
-    function.__name__ = function.__qualname__ = name
-    function.__doc__ = doc
-    return function
-
-
-add = _binary("add", "a + b")
-subtract = _binary("sub", "a - b")
-multiply = _binary("mul", "a * b")
-divide = _binary("div", "a / b")
-power = _binary("pow", "a ** b (real power; nan for a negative base and fractional b)")
-negative = _unary("neg", "-x")
-sin = _unary("sin", "Sine.")
-cos = _unary("cos", "Cosine.")
-tan = _unary("tan", "Tangent.")
-arcsin = _unary("arcsin", "Inverse sine (nan outside [-1, 1]).")
-arccos = _unary("arccos", "Inverse cosine (nan outside [-1, 1]).")
-arctan = _unary("arctan", "Inverse tangent.")
-arctan2 = _binary("arctan2", "arctan2(y, x): the angle of the point (x, y), as numpy.")
-sinh = _unary("sinh", "Hyperbolic sine.")
-cosh = _unary("cosh", "Hyperbolic cosine.")
-tanh = _unary("tanh", "Hyperbolic tangent.")
-exp = _unary("exp", "Exponential.")
-log = _unary("log", "Natural logarithm (nan for negative input, -inf at 0).")
-log1p = _unary("log1p", "log(1 + x), accurate for small x.")
-expm1 = _unary("expm1", "exp(x) - 1, accurate for small x.")
-sqrt = _unary("sqrt", "Square root (nan for negative input).")
-abs = _unary("abs", "Absolute value; its derivative is sign(x), 0 at 0.")  # noqa: A001
-sign = _unary("sign", "Sign: -1, 0 or 1 (nan for nan); derivative 0.")
-sigmoid = _unary("sigmoid", "Logistic sigmoid 1 / (1 + exp(-x)).")
-relu = _unary("relu", "max(x, 0); derivative 1 for x > 0, else 0 (as JAX and PyTorch).")
-stop_gradient = _unary("stop_gradient", "Identity whose derivative is zero.")
-maximum = _binary("maximum", "Elementwise maximum; propagates nan; ties split 1/2 - 1/2.")
-minimum = _binary("minimum", "Elementwise minimum; propagates nan; ties split 1/2 - 1/2.")
-less = _binary("lt", "a < b as 1.0 / 0.0 (for where).")
-less_equal = _binary("le", "a <= b as 1.0 / 0.0 (for where).")
-greater = _binary("gt", "a > b as 1.0 / 0.0 (for where).")
-greater_equal = _binary("ge", "a >= b as 1.0 / 0.0 (for where).")
-
-
-def where(condition: ExprLike, a: ExprLike, b: ExprLike) -> Any:
-    """``a`` where ``condition`` is nonzero (true), else ``b``; elementwise over arrays.
-
-    The derivative flows through the chosen branch only. In reverse mode an inf or nan
-    partial inside the branch *not* taken can still turn into nan (0 * inf); guard such a
-    branch with a second where on its input ("double where"), e.g.
-    ``where(x > 0, sqrt(where(x > 0, x, 1)), 0)``.
-    """
-    return elementwise("where", condition, a, b)
+    return method
 
 
 def symbols(names: str) -> Symbol | tuple[Symbol, ...]:
@@ -584,7 +570,7 @@ def dot(a: Any, b: Any) -> Any:
                              f"{b_arr.shape}")
         return _pairwise_sum([apply("mul", x, y) for x, y in zip(a_arr, b_arr, strict=True)])
     if a_arr.ndim == 0 or b_arr.ndim == 0:
-        return multiply(a_arr, b_arr)
+        return elementwise("mul", a_arr, b_arr)
     if a_arr.shape[-1] != b_arr.shape[-2 if b_arr.ndim > 1 else 0]:
         raise ValueError(f"dot: shapes {a_arr.shape} and {b_arr.shape} are not aligned")
     moved_b = np.moveaxis(b_arr, -2, -1) if b_arr.ndim > 1 else b_arr[None, :]
@@ -631,22 +617,12 @@ Expr.__neg__ = lambda self: apply("neg", self)  # type: ignore[attr-defined]
 Expr.__pos__ = lambda self: self  # type: ignore[attr-defined]
 Expr.__abs__ = lambda self: apply("abs", self)  # type: ignore[attr-defined]
 
-# numpy's object-dtype loops call a method of the element's own name (np.sin -> x.sin()).
-for _method in ["sin", "cos", "tan", "arcsin", "arccos", "arctan", "sinh", "cosh", "tanh",
-                "exp", "log", "log1p", "expm1", "sqrt", "sign"]:
-    setattr(Expr, _method, (lambda n: lambda self: apply(n, self))(_method))
-Expr.arctan2 = lambda self, other: apply("arctan2", self, other)  # type: ignore[attr-defined]
 Expr.conjugate = lambda self: self  # type: ignore[attr-defined]
 
+# numpy functions that are compositions, not primitives; every primitive's ufuncs are
+# added by install_public_functions from its registry entry
 _UFUNCS: dict[Any, Callable[..., Any]] = {
-    np.add: add, np.subtract: subtract, np.multiply: multiply, np.true_divide: divide,
-    np.power: power, np.negative: negative, np.positive: lambda x: x,
-    np.absolute: abs, np.sign: sign, np.sin: sin, np.cos: cos, np.tan: tan,
-    np.arcsin: arcsin, np.arccos: arccos, np.arctan: arctan, np.arctan2: arctan2,
-    np.sinh: sinh, np.cosh: cosh, np.tanh: tanh, np.exp: exp, np.log: log,
-    np.log1p: log1p, np.expm1: expm1, np.sqrt: sqrt, np.maximum: maximum,
-    np.minimum: minimum, np.less: less, np.less_equal: less_equal, np.greater: greater,
-    np.greater_equal: greater_equal, np.square: lambda x: power(x, 2.0),
+    np.positive: lambda x: x, np.square: lambda x: elementwise("pow", x, 2.0),
 }
 
 

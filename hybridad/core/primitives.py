@@ -174,6 +174,15 @@ def _simplify_where(c: Expr, x: Expr, y: Expr) -> Expr | None:
     return None
 
 
+_WHERE_DOC = """``a`` where ``condition`` is nonzero (true), else ``b``; elementwise over arrays.
+
+The derivative flows through the chosen branch only. In reverse mode an inf or nan
+partial inside the branch *not* taken can still turn into nan (0 * inf); guard such a
+branch with a second where on its input ("double where"), e.g.
+``where(x > 0, sqrt(where(x > 0, x, 1)), 0)``.
+"""
+
+
 # -- numpy evaluations not provided by numpy under the right name --------------------
 def _where(c, x, y):
     return np.where(c != 0, x, y)[()]
@@ -224,15 +233,18 @@ def _lower_minimum(e, x, y):
 
 
 def _binary_op(name, numpy, partials, symbol, precedence, simplify, sympy, flags,
-               domain=(WIDE, WIDE), right_assoc=False, llvm=None):
+               domain=(WIDE, WIDE), right_assoc=False, llvm=None, public=None, ufuncs=(),
+               doc=""):
     return register(Primitive(name, 2, numpy, partials, sympy, simplify, (), flags,
-                              domain, Infix(symbol, precedence, right_assoc), llvm))
+                              domain, Infix(symbol, precedence, right_assoc), llvm,
+                              public=public, ufuncs=ufuncs, doc=doc))
 
 
 def _function(name, arity, numpy, partials, sympy, sympy_names, flags, domain,
-              simplify=None, aliases=(), llvm=None):
+              simplify=None, aliases=(), llvm=None, public=None, ufuncs=(), doc=""):
     return register(Primitive(name, arity, numpy, partials, sympy, simplify, sympy_names,
-                              flags, domain, None, llvm, aliases))
+                              flags, domain, None, llvm, aliases, public=public or name,
+                              ufuncs=ufuncs, doc=doc))
 
 
 SMOOTH0 = F.SMOOTH | F.ZERO_AT_ZERO
@@ -241,18 +253,18 @@ SMOOTH0 = F.SMOOTH | F.ZERO_AT_ZERO
 ADD = _binary_op("add", np.add, (lambda x, y, out: ONE, lambda x, y, out: ONE), "+", 1,
                  _simplify_add, lambda s, x, y: x + y,
                  F.COMMUTATIVE | F.LINEAR | SMOOTH0,
-    llvm=lambda e, x, y: e.add(x, y))
+    llvm=lambda e, x, y: e.add(x, y), public="add", ufuncs=(np.add,), doc="a + b")
 SUB = _binary_op("sub", np.subtract, (lambda x, y, out: ONE, lambda x, y, out: b.constant(-1.0)),
                  "-", 1, _simplify_sub, lambda s, x, y: x - y, F.LINEAR | SMOOTH0,
-    llvm=lambda e, x, y: e.sub(x, y))
+    llvm=lambda e, x, y: e.sub(x, y), public="subtract", ufuncs=(np.subtract,), doc="a - b")
 MUL = _binary_op("mul", np.multiply, (lambda x, y, out: y, lambda x, y, out: x), "*", 2,
                  _simplify_mul, lambda s, x, y: x * y, F.COMMUTATIVE | SMOOTH0,
-    llvm=lambda e, x, y: e.mul(x, y))
+    llvm=lambda e, x, y: e.mul(x, y), public="multiply", ufuncs=(np.multiply,), doc="a * b")
 DIV = _binary_op("div", np.true_divide,
                  (lambda x, y, out: b.divide(ONE, y), lambda x, y, out: b.negative(out / y)),
                  "/", 2, _simplify_div, lambda s, x, y: x / y, F.SMOOTH,
                  (WIDE, POSITIVE),
-    llvm=lambda e, x, y: e.div(x, y))
+    llvm=lambda e, x, y: e.div(x, y), public="divide", ufuncs=(np.true_divide,), doc="a / b")
 def _pow_base_partial(x: Expr, y: Expr, out: Expr) -> Expr:
     """d x**y / dx = y x**(y-1), and 0 where y == 0 (x**0 is 1 for every x, but the
     product is 0 * inf = nan at x = 0). Folds to y x**(y-1) for a constant y != 0."""
@@ -279,109 +291,133 @@ def _is_zero(x: Expr) -> Expr:
 POW = _binary_op("pow", np.power, (_pow_base_partial, _pow_exponent_partial),
                  "**", 4, _simplify_pow, lambda s, x, y: s.Pow(x, y), F.SMOOTH,
                  (POSITIVE, (-2.5, 2.5)), right_assoc=True,
-    llvm=lambda e, x, y: e.call("pow", x, y))
+    llvm=lambda e, x, y: e.call("pow", x, y),
+    public="power", ufuncs=(np.power,),
+    doc="a ** b (real power; nan for a negative base and fractional b)")
 NEG = _function("neg", 1, np.negative, (lambda x, out: b.constant(-1.0),),
                 lambda s, x: -x, (), F.LINEAR | SMOOTH0, (WIDE,), _simplify_neg,
-    llvm=lambda e, x: e.neg(x))
+    llvm=lambda e, x: e.neg(x), public="negative", ufuncs=(np.negative,), doc="-x")
 
 # elementary functions ----------------------------------------------------------------
 SIN = _function("sin", 1, np.sin, (lambda x, out: b.cos(x),), lambda s, x: s.sin(x),
                 ("sin",), SMOOTH0, (WIDE,),
-    llvm=lambda e, x: e.call("sin", x))
+    llvm=lambda e, x: e.call("sin", x), public="sin", ufuncs=(np.sin,), doc="Sine.")
 COS = _function("cos", 1, np.cos, (lambda x, out: -b.sin(x),), lambda s, x: s.cos(x),
                 ("cos",), F.SMOOTH, (WIDE,),
-    llvm=lambda e, x: e.call("cos", x))
+    llvm=lambda e, x: e.call("cos", x), public="cos", ufuncs=(np.cos,), doc="Cosine.")
 TAN = _function("tan", 1, np.tan, (lambda x, out: ONE + out * out,), lambda s, x: s.tan(x),
                 ("tan",), SMOOTH0, ((-1.4, 1.4),),
-    llvm=lambda e, x: e.call("tan", x))
+    llvm=lambda e, x: e.call("tan", x), public="tan", ufuncs=(np.tan,), doc="Tangent.")
 ARCSIN = _function("arcsin", 1, np.arcsin,
                    (lambda x, out: ONE / b.sqrt(ONE - x * x),), lambda s, x: s.asin(x),
                    ("asin",), SMOOTH0, (UNIT,), aliases=("asin",),
-    llvm=lambda e, x: e.call("asin", x))
+    llvm=lambda e, x: e.call("asin", x),
+    public="arcsin", ufuncs=(np.arcsin,), doc="Inverse sine (nan outside [-1, 1]).")
 ARCCOS = _function("arccos", 1, np.arccos,
                    (lambda x, out: -(ONE / b.sqrt(ONE - x * x)),), lambda s, x: s.acos(x),
                    ("acos",), F.SMOOTH, (UNIT,), aliases=("acos",),
-    llvm=lambda e, x: e.call("acos", x))
+    llvm=lambda e, x: e.call("acos", x),
+    public="arccos", ufuncs=(np.arccos,), doc="Inverse cosine (nan outside [-1, 1]).")
 ARCTAN = _function("arctan", 1, np.arctan, (lambda x, out: ONE / (ONE + x * x),),
                    lambda s, x: s.atan(x), ("atan",), SMOOTH0, (WIDE,), aliases=("atan",),
-    llvm=lambda e, x: e.call("atan", x))
+    llvm=lambda e, x: e.call("atan", x),
+    public="arctan", ufuncs=(np.arctan,), doc="Inverse tangent.")
 ARCTAN2 = _function("arctan2", 2, np.arctan2,
                     (lambda y, x, out: x / (x * x + y * y),
                      lambda y, x, out: -y / (x * x + y * y)),
                     lambda s, y, x: s.atan2(y, x), ("atan2",), F.SMOOTH,
                     (WIDE, POSITIVE), aliases=("atan2",),
-    llvm=lambda e, y, x: e.call("atan2", y, x))
+    llvm=lambda e, y, x: e.call("atan2", y, x),
+    public="arctan2", ufuncs=(np.arctan2,),
+    doc="arctan2(y, x): the angle of the point (x, y), as numpy.")
 SINH = _function("sinh", 1, np.sinh, (lambda x, out: b.cosh(x),), lambda s, x: s.sinh(x),
                  ("sinh",), SMOOTH0, (WIDE,),
-    llvm=lambda e, x: e.call("sinh", x))
+    llvm=lambda e, x: e.call("sinh", x), public="sinh", ufuncs=(np.sinh,), doc="Hyperbolic sine.")
 COSH = _function("cosh", 1, np.cosh, (lambda x, out: b.sinh(x),), lambda s, x: s.cosh(x),
                  ("cosh",), F.SMOOTH, (WIDE,),
-    llvm=lambda e, x: e.call("cosh", x))
+    llvm=lambda e, x: e.call("cosh", x), public="cosh", ufuncs=(np.cosh,), doc="Hyperbolic cosine.")
 TANH = _function("tanh", 1, np.tanh, (lambda x, out: ONE - out * out,),
                  lambda s, x: s.tanh(x), ("tanh",), SMOOTH0, (WIDE,),
-    llvm=lambda e, x: e.call("tanh", x))
+    llvm=lambda e, x: e.call("tanh", x),
+    public="tanh", ufuncs=(np.tanh,), doc="Hyperbolic tangent.")
 EXP = _function("exp", 1, np.exp, (lambda x, out: out,), lambda s, x: s.exp(x), ("exp",),
                 F.SMOOTH, (WIDE,),
-    llvm=lambda e, x: e.call("exp", x))
+    llvm=lambda e, x: e.call("exp", x), public="exp", ufuncs=(np.exp,), doc="Exponential.")
 LOG = _function("log", 1, np.log, (lambda x, out: ONE / x,), lambda s, x: s.log(x),
                 ("log",), F.SMOOTH, (POSITIVE,), aliases=("ln",),
-    llvm=lambda e, x: e.call("log", x))
+    llvm=lambda e, x: e.call("log", x),
+    public="log", ufuncs=(np.log,), doc="Natural logarithm (nan for negative input, -inf at 0).")
 LOG1P = _function("log1p", 1, np.log1p, (lambda x, out: ONE / (ONE + x),),
                   lambda s, x: s.log1p(x), ("log1p",), SMOOTH0, ((-0.8, 4.0),),
-    llvm=lambda e, x: e.call("log1p", x))
+    llvm=lambda e, x: e.call("log1p", x),
+    public="log1p", ufuncs=(np.log1p,), doc="log(1 + x), accurate for small x.")
 EXPM1 = _function("expm1", 1, np.expm1, (lambda x, out: out + ONE,),
                   lambda s, x: s.expm1(x), ("expm1",), SMOOTH0, (WIDE,),
-    llvm=lambda e, x: e.call("expm1", x))
+    llvm=lambda e, x: e.call("expm1", x),
+    public="expm1", ufuncs=(np.expm1,), doc="exp(x) - 1, accurate for small x.")
 SQRT = _function("sqrt", 1, np.sqrt, (lambda x, out: 0.5 / out,), lambda s, x: s.sqrt(x),
                  (), F.SMOOTH, (POSITIVE,),
-    llvm=lambda e, x: e.call("sqrt", x))
+    llvm=lambda e, x: e.call("sqrt", x),
+    public="sqrt", ufuncs=(np.sqrt,), doc="Square root (nan for negative input).")
 SIGMOID = _function("sigmoid", 1, _sigmoid, (lambda x, out: out * (ONE - out),),
                     lambda s, x: s.sigmoid(x), ("sigmoid",), F.SMOOTH, (WIDE,),
-    llvm=_lower_sigmoid)
+    llvm=_lower_sigmoid, public="sigmoid", doc="Logistic sigmoid 1 / (1 + exp(-x)).")
 
 # piecewise ---------------------------------------------------------------------------
 ABS = _function("abs", 1, np.abs, (lambda x, out: b.sign(x),), lambda s, x: s.Abs(x),
                 ("Abs",), F.ZERO_AT_ZERO, (WIDE,), _simplify_abs,
-    llvm=lambda e, x: e.call("fabs", x))
+    llvm=lambda e, x: e.call("fabs", x),
+    public="abs", ufuncs=(np.absolute,), doc="Absolute value; its derivative is sign(x), 0 at 0.")
 SIGN = _function("sign", 1, np.sign, (None,), lambda s, x: s.sign(x), ("sign",),
                  F.NONDIFF | F.ZERO_AT_ZERO, (WIDE,),
-    llvm=_lower_sign)
+    llvm=_lower_sign,
+    public="sign", ufuncs=(np.sign,), doc="Sign: -1, 0 or 1 (nan for nan); derivative 0.")
 RELU = _function("relu", 1, _relu, (lambda x, out: b.where(b.greater(x, ZERO), ONE, ZERO),),
                  lambda s, x: s.relu(x), ("relu",), F.ZERO_AT_ZERO, (WIDE,),
-    llvm=lambda e, x: _lower_maximum(e, x, e.const(0.0)))
+    llvm=lambda e, x: _lower_maximum(e, x, e.const(0.0)),
+    public="relu", doc="max(x, 0); derivative 1 for x > 0, else 0 (as JAX and PyTorch).")
 MAXIMUM = _function("maximum", 2, np.maximum,
                     (lambda x, y, out: _tie_split(x, y), lambda x, y, out: _tie_split(y, x)),
                     lambda s, x, y: s.Max(x, y), ("Max",), F.COMMUTATIVE | F.ZERO_AT_ZERO,
                     (WIDE, WIDE), _simplify_idempotent,
-    llvm=_lower_maximum)
+    llvm=_lower_maximum,
+    public="maximum", ufuncs=(np.maximum,),
+    doc="Elementwise maximum; propagates nan; ties split 1/2 - 1/2.")
 MINIMUM = _function("minimum", 2, np.minimum,
                     (lambda x, y, out: _tie_split(y, x), lambda x, y, out: _tie_split(x, y)),
                     lambda s, x, y: s.Min(x, y), ("Min",), F.COMMUTATIVE | F.ZERO_AT_ZERO,
                     (WIDE, WIDE), _simplify_idempotent,
-    llvm=_lower_minimum)
+    llvm=_lower_minimum,
+    public="minimum", ufuncs=(np.minimum,),
+    doc="Elementwise minimum; propagates nan; ties split 1/2 - 1/2.")
 WHERE = _function("where", 3, _where,
                   (None,
                    lambda c, x, y, out: b.where(c, ONE, ZERO),
                    lambda c, x, y, out: b.where(c, ZERO, ONE)),
                   lambda s, c, x, y: s.Piecewise((x, c), (y, True)), ("Piecewise",),
                   F.NONE, (WIDE, WIDE, WIDE), _simplify_where,
-    llvm=lambda e, c, x, y: e.select(e.cmp("!=", c, e.const(0.0)), x, y))
+    llvm=lambda e, c, x, y: e.select(e.cmp("!=", c, e.const(0.0)), x, y),
+    public="where", doc=_WHERE_DOC)
 STOP_GRADIENT = _function("stop_gradient", 1, _identity, (None,),
                           lambda s, x: s.stop_gradient(x), ("stop_gradient",), F.NONDIFF,
                           (WIDE,), _simplify_stop_gradient,
-    llvm=lambda e, x: x)
+    llvm=lambda e, x: x, public="stop_gradient", doc="Identity whose derivative is zero.")
 
 # comparisons (1.0 / 0.0, for where) --------------------------------------------------
 _CMP = F.NONDIFF | F.COMPARISON
 LT = _binary_op("lt", _comparison(np.less), (None, None), "<", 0, None,
                 lambda s, x, y: s.StrictLessThan(x, y), _CMP,
-    llvm=lambda e, x, y: e.flag(e.cmp("<", x, y)))
+    llvm=lambda e, x, y: e.flag(e.cmp("<", x, y)),
+    public="less", ufuncs=(np.less,), doc="a < b as 1.0 / 0.0 (for where).")
 LE = _binary_op("le", _comparison(np.less_equal), (None, None), "<=", 0, None,
                 lambda s, x, y: s.LessThan(x, y), _CMP,
-    llvm=lambda e, x, y: e.flag(e.cmp("<=", x, y)))
+    llvm=lambda e, x, y: e.flag(e.cmp("<=", x, y)),
+    public="less_equal", ufuncs=(np.less_equal,), doc="a <= b as 1.0 / 0.0 (for where).")
 GT = _binary_op("gt", _comparison(np.greater), (None, None), ">", 0, None,
                 lambda s, x, y: s.StrictGreaterThan(x, y), _CMP,
-    llvm=lambda e, x, y: e.flag(e.cmp(">", x, y)))
+    llvm=lambda e, x, y: e.flag(e.cmp(">", x, y)),
+    public="greater", ufuncs=(np.greater,), doc="a > b as 1.0 / 0.0 (for where).")
 GE = _binary_op("ge", _comparison(np.greater_equal), (None, None), ">=", 0, None,
                 lambda s, x, y: s.GreaterThan(x, y), _CMP,
-    llvm=lambda e, x, y: e.flag(e.cmp(">=", x, y)))
+    llvm=lambda e, x, y: e.flag(e.cmp(">=", x, y)),
+    public="greater_equal", ufuncs=(np.greater_equal,), doc="a >= b as 1.0 / 0.0 (for where).")

@@ -86,6 +86,14 @@ class Primitive:
         of the same linear map), as in JAX. Both are linear in ``t`` / ``g``; their
         coefficients may depend on the node (a bilinear matmul is linear in each argument
         with the others fixed; a max reduction routes through the maxima).
+    public : str or None
+        The name of the public function (``hd.sin``, ``hd.subtract``), generated from
+        this entry; None for operations written only with an operator.
+    ufuncs : tuple
+        numpy ufuncs that build this operation on expressions (``np.sin(x)``,
+        ``np.add(W, 1)``); numpy's object loops also call a method of the ufunc's name.
+    doc : str
+        The public function's docstring.
     names : callable or None
         ``names(node_args, param, shape) -> names or None`` for a structural primitive:
         the dimension names of its result (a reduction drops the reduced names, matmul
@@ -113,6 +121,9 @@ class Primitive:
     format: Optional[Callable[..., Any]] = None
     names: Optional[Callable[..., Any]] = None
     user: bool = False          # registered by hd.primitive, not shipped with hybridad
+    public: Optional[str] = None
+    ufuncs: tuple[Any, ...] = ()
+    doc: str = ""
 
     def __post_init__(self) -> None:
         if self.shape is not None and len(self.linear) != max(self.arity, 1):

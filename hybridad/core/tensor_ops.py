@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ShapeError
 from . import build as b
 from .expr import Expr
-from .registry import Flags, Primitive, register
+from .registry import Flags, Infix, Primitive, register
 
 Shape = tuple[int, ...]
 
@@ -45,9 +45,9 @@ def _no_sympy(ns: Any, *args: Any) -> Any:
 
 def _structural(name: str, arity: int, numpy: Any, shape: Any, linear: tuple,
                 format: Any, simplify: Any = None, flags: Flags = Flags.LINEAR,
-                names: Any = None) -> Primitive:
+                names: Any = None, infix: Infix | None = None) -> Primitive:
     return register(Primitive(name, arity, numpy, (None,) * max(arity, 0), _no_sympy,
-                              simplify, (), flags, (), None, None, (), shape, linear,
+                              simplify, (), flags, (), infix, None, (), shape, linear,
                               format, names))
 
 
@@ -202,7 +202,7 @@ MATMUL = _structural(
     "matmul", 2, lambda a, c, param: np.matmul(a, c), _matmul_shape,
     ((lambda t, node, i: matmul(t, node.args[1]), _matmul_vjp_left),
      (lambda t, node, i: matmul(node.args[0], t), _matmul_vjp_right)),
-    _format_matmul, names=_matmul_names)
+    _format_matmul, names=_matmul_names, infix=Infix("@", _PRODUCT))
 
 
 # -- reductions ------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ import numpy as np
 from ..core import tensor_ops
 from ..core.build import apply
 from ..core.expr import Constant, Expr, Symbol, constant, is_number, symbol
-from ..core.printing import COMPARISON, POWER, PRODUCT, SUM, UNARY
+from ..core.printing import COMPARISON, UNARY
 from ..core.registry import ALIASES, PRIMITIVES, Primitive
 from ..errors import ParseError
 
@@ -75,13 +75,17 @@ __all__ = ["MAX_NESTING", "parse"]
 #: ``parse`` accepts
 MAX_NESTING = 500
 
-#: binary operator text -> (primitive name, precedence), precedences as in the printer
-_BINARY: dict[str, tuple[str, int]] = {
-    "+": ("add", SUM), "-": ("sub", SUM), "*": ("mul", PRODUCT), "/": ("div", PRODUCT),
-    "@": ("matmul", PRODUCT), "**": ("pow", POWER), "^": ("pow", POWER),
-    "<": ("lt", COMPARISON), "<=": ("le", COMPARISON),
-    ">": ("gt", COMPARISON), ">=": ("ge", COMPARISON),
-}
+def _binary_operators() -> dict[str, tuple[str, int]]:
+    """Binary operator text -> (primitive name, precedence), from the registry entries'
+    infix forms (the printer's precedences), plus ``^`` for the power operator."""
+    table = {prim.infix.symbol: (prim.name, prim.infix.precedence)
+             for prim in PRIMITIVES.values() if prim.infix is not None}
+    table["^"] = table["**"]
+    return table
+
+
+#: binary operator text -> (primitive name, precedence)
+_BINARY: dict[str, tuple[str, int]] = _binary_operators()
 
 #: call names for the power operator (it has an infix form, but the call is natural too)
 _POWER_NAMES = ("pow", "power")

@@ -201,9 +201,9 @@ def _last_reads(builder: _Builder) -> dict[Expr, float]:
         for a in args:
             last[a] = t
     for step, edges in zip(builder.program.steps, builder.step_partials, strict=True):
-        for _, partial, _ in edges:
-            if partial is not None:
-                last[partial] = max(last.get(partial, -1.0), step.after - 0.5)
+        for _, value, _ in edges:
+            if value is not None:
+                last[value] = max(last.get(value, -1.0), step.after - 0.5)
     for out in builder.program.outputs:
         last[out] = math.inf
     return last

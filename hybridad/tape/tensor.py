@@ -364,7 +364,6 @@ class TensorTape:
 
             program.run(checked, batched, batch, record)
         texts = _node_texts(program)
-        slot_shape: dict[int, tuple[int, ...]] = {}
         names = [s.param for s in program.inputs]
         lines = [f"TensorTape {sweep}: {_count(len(program.inputs), 'input')}, "
                  f"{_count(len(program.roots), 'output')}, "

@@ -36,6 +36,14 @@ _FCMP = {("<", True): "olt", ("<=", True): "ole", (">", True): "ogt", (">=", Tru
          ("==", True): "oeq", ("!=", False): "une", ("uno", False): "uno"}
 
 
+def _in_process(name: str) -> bool:
+    """Whether the C function ``name`` resolves in this process (libm is loaded), so a
+    lowering may call any math function without a table entry here."""
+    import ctypes
+
+    return name.isidentifier() and hasattr(ctypes.CDLL(None), name)
+
+
 def double(value: float) -> str:
     """An exact double constant (LLVM's hexadecimal form: the IEEE bits)."""
     return "0x%016X" % struct.unpack("<Q", struct.pack("<d", float(value)))[0]
@@ -88,8 +96,8 @@ class Emitter:
             if _ARITY.get(name, 1) != arity:
                 raise ValueError(f"the LLVM backend knows no math function {name}/{arity}")
             symbol = f'"{INTRINSICS[name]}.f64"'
-        elif LIBM.get(name) == arity:
-            symbol = f'"{name}"'
+        elif LIBM.get(name) == arity or (name not in LIBM and _in_process(name)):
+            symbol = f'"{name}"'             # any C math function the process can resolve
         else:
             raise ValueError(f"the LLVM backend knows no math function {name}/{arity}")
         params = ", ".join(["double"] * arity)
