@@ -34,14 +34,13 @@ from ..calculus.jacobian import gradient as symbolic_gradient
 from ..calculus.jacobian import gradient as tensor_gradient
 from ..calculus.jacobian import jacobian as symbolic_jacobian
 from ..core.build import as_expr, as_operand, fresh_symarray, fresh_symbol
-from ..core.evaluate import evaluate
 from ..core.expr import Expr
 from ..core.scalarize import can_scalarize, element_cost, elements, scalarize
 from ..core.substitute import substitute
 from ..core.traverse import topo_order
 from ..errors import TracingError
 from ..backend import Kernel, lambdify
-from ..tape import Tape
+from ..tape import Tape, TensorTape
 from .tracing import call_on_symbols, fresh_inputs, inside_trace, tracing
 
 Argnums = int | Sequence[int]
@@ -210,8 +209,15 @@ class Traced:
             self._tensor_exprs[kind] = [[self.parts[0]] + list(
                 tensor_gradient(self.parts[0], wrt)), list(self.tensor_symbols)]
         exprs, symbols = self._tensor_exprs[kind]
-        env = {s: np.asarray(a, dtype=np.float64) for s, a in zip(symbols, args)}
-        return evaluate(exprs, env)
+        return self._tensor_tape(kind, exprs, symbols).evaluate(*args)
+
+    def _tensor_tape(self, kind: Any, exprs: list[Expr], symbols: list[Expr]) -> TensorTape:
+        """The tensor tape of ``kind``'s expressions (whole-array instructions, buffers
+        freed by liveness), built once."""
+        key = ("tensor tape", kind)
+        if key not in self._kernels:
+            self._kernels[key] = TensorTape(exprs, symbols)  # type: ignore[assignment]
+        return self._kernels[key]  # type: ignore[return-value]
 
     def _tensor_flat(self, kind: str, x: np.ndarray) -> np.ndarray:
         """Evaluate ``kind``'s expressions at the flat input ``x`` ((n,) or (batch, n)),
@@ -222,7 +228,8 @@ class Traced:
         for s in symbols:
             env[s] = x[..., start:start + s.size].reshape(lead + s.shape)
             start += s.size
-        values = evaluate(exprs, env) if exprs else []
+        values = self._tensor_tape(kind, exprs, symbols).evaluate(
+            *(env[s] for s in symbols)) if exprs else []
         flat = [np.reshape(v, lead + (-1,)) for v in values]
         return np.concatenate(flat, axis=-1) if flat else np.zeros(lead + (0,))
 
