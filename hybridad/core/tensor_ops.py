@@ -880,14 +880,14 @@ def _index_node(x: Expr, index: tuple) -> Expr:
 def _elements_needed(what: str) -> None:
     """Inside a trace, ask for the element-level trace (numpy's own code then runs on
     object arrays of the elements); outside, return and let the caller raise."""
-    from ..func.tracing import NeedsElements, inside_trace
+    from .trace_state import NeedsElements, inside_trace
 
     if inside_trace():
         raise NeedsElements(f"{what} on a traced array")
 
 
 def _len(self: Expr) -> int:
-    from ..func.tracing import NeedsElements, inside_trace
+    from .trace_state import NeedsElements, inside_trace
 
     if inside_trace() and self.shape:
         raise NeedsElements("len() of a traced array")
@@ -896,7 +896,7 @@ def _len(self: Expr) -> int:
 
 
 def _setitem(self: Expr, index: Any, value: Any) -> None:
-    from ..func.tracing import NeedsElements, inside_trace
+    from .trace_state import NeedsElements, inside_trace
 
     if inside_trace() and self.shape:
         raise NeedsElements("assignment into a traced array")

@@ -12,37 +12,17 @@ transparency", 2005).
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
 from ..core.build import as_expr, fresh_symarray, symarray
 from ..core.expr import Expr
+from ..core.trace_state import NeedsElements, inside_trace, tracing
 from ..errors import TracingError
 
-_state = threading.local()
-
-
-def inside_trace() -> bool:
-    """Whether this thread is running a function on symbols for a trace."""
-    return getattr(_state, "depth", 0) > 0
-
-
-@contextlib.contextmanager
-def tracing() -> Iterator[None]:
-    """Mark this thread as tracing for the duration of the block (nests)."""
-    _state.depth = getattr(_state, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _state.depth -= 1
-
-
-class NeedsElements(TracingError):
-    """A traced function used a whole-array argument as a mutable sequence (``len``,
-    assignment into it); the trace is redone on the arguments' elements."""
+__all__ = ["NeedsElements", "call_on_symbols", "fresh_inputs", "inside_trace", "trace",
+           "tracing"]
 
 
 def call_on_symbols(fun: Callable[..., Any], symbols: list[Expr], kwargs: dict[str, Any]
