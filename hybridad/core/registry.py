@@ -94,6 +94,11 @@ class Primitive:
         ``np.add(W, 1)``); numpy's object loops also call a method of the ufunc's name.
     doc : str
         The public function's docstring.
+    batch : callable or None
+        ``batch(node, values, batched) -> value`` for a structural primitive: the
+        operation on values of which those flagged in ``batched`` carry one extra
+        leading batch axis (the others are shared), giving the result with the batch
+        axis; None lets an executor run the rows one by one.
     names : callable or None
         ``names(node_args, param, shape) -> names or None`` for a structural primitive:
         the dimension names of its result (a reduction drops the reduced names, matmul
@@ -121,6 +126,7 @@ class Primitive:
     format: Optional[Callable[..., Any]] = None
     names: Optional[Callable[..., Any]] = None
     user: bool = False          # registered by hd.primitive, not shipped with hybridad
+    batch: Optional[Callable[..., Any]] = None
     public: Optional[str] = None
     ufuncs: tuple[Any, ...] = ()
     doc: str = ""

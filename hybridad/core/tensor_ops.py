@@ -45,10 +45,66 @@ def _no_sympy(ns: Any, *args: Any) -> Any:
 
 def _structural(name: str, arity: int, numpy: Any, shape: Any, linear: tuple,
                 format: Any, simplify: Any = None, flags: Flags = Flags.LINEAR,
-                names: Any = None, infix: Infix | None = None) -> Primitive:
+                names: Any = None, infix: Infix | None = None, batch: Any = None
+                ) -> Primitive:
     return register(Primitive(name, arity, numpy, (None,) * max(arity, 0), _no_sympy,
                               simplify, (), flags, (), infix, None, (), shape, linear,
-                              format, names))
+                              format, names, batch=batch))
+
+
+# -- batching rules: the operation with a leading batch axis on some values ------------------
+def _shifted(axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(a + 1 for a in axes)
+
+
+def _matmul_batch(node: Expr, values: list, batched: list) -> Any:
+    """1-D operands promoted (a row before, a column after the batch axis), then numpy's
+    matmul, whose batch dimensions broadcast, and the promoted axes dropped."""
+    a, c = node.args
+    left, right = values
+    if a.ndim == 1:
+        left = np.expand_dims(left, -2)
+    if c.ndim == 1:
+        right = np.expand_dims(right, -1)
+    result = np.matmul(left, right)
+    if c.ndim == 1:
+        result = result[..., 0]
+    if a.ndim == 1:
+        result = result[..., 0, :] if c.ndim > 1 else result[..., 0]
+    return result
+
+
+def _reduction_batch(function: Any) -> Any:
+    return lambda node, values, batched: function(values[0], axis=_shifted(node.param))
+
+
+def _broadcast_batch(node: Expr, values: list, batched: list) -> Any:
+    x = node.args[0]
+    value = values[0]
+    aligned = value.reshape((value.shape[0],) + (1,) * (node.ndim - x.ndim) + x.shape)
+    return np.broadcast_to(aligned, (value.shape[0],) + node.shape)
+
+
+def _batch_size(values: list, batched: list) -> int:
+    return next(v.shape[0] for v, flag in zip(values, batched) if flag)
+
+
+def _concatenate_batch(node: Expr, values: list, batched: list) -> Any:
+    size = _batch_size(values, batched)
+    full = [v if flag else np.broadcast_to(v, (size,) + np.shape(v))
+            for v, flag in zip(values, batched)]
+    return np.concatenate(full, axis=node.param + 1)
+
+
+def _einsum_batch(node: Expr, values: list, batched: list) -> Any:
+    """A letter no operand uses becomes the batch index of the batched operands and of
+    the result."""
+    inputs, output = parse_subscripts(node.param, len(values))
+    used = set(node.param)
+    letter = next(c for c in "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA"
+                  if c not in used)
+    parts = [letter + part if flag else part for part, flag in zip(inputs, batched)]
+    return np.einsum(",".join(parts) + "->" + letter + output, *values)
 
 
 def _names_of(x: Expr) -> tuple:
@@ -202,7 +258,7 @@ MATMUL = _structural(
     "matmul", 2, lambda a, c, param: np.matmul(a, c), _matmul_shape,
     ((lambda t, node, i: matmul(t, node.args[1]), _matmul_vjp_left),
      (lambda t, node, i: matmul(node.args[0], t), _matmul_vjp_right)),
-    _format_matmul, names=_matmul_names, infix=Infix("@", _PRODUCT))
+    _format_matmul, names=_matmul_names, infix=Infix("@", _PRODUCT), batch=_matmul_batch)
 
 
 # -- reductions ------------------------------------------------------------------------------
@@ -230,7 +286,8 @@ def _format_sum(node: Expr, texts: list[tuple[str, int]]) -> tuple[str, int]:
 SUM = _structural(
     "sum", 1, lambda x, axes: np.sum(x, axis=axes), _sum_shape,
     ((lambda t, node, i: reduce_sum(t, node.param), _sum_vjp),), _format_sum,
-    lambda x, axes: x if not axes else None, names=_reduced_names)
+    lambda x, axes: x if not axes else None, names=_reduced_names,
+    batch=_reduction_batch(np.sum))
 
 
 # -- reshape, transpose, broadcast -----------------------------------------------------------
@@ -254,7 +311,8 @@ RESHAPE = _structural(
     ((lambda t, node, i: reshape(t, node.shape),
       lambda g, node, i: reshape(g, node.args[0].shape)),),
     lambda node, texts: (f"reshape({texts[0][0]}, {_tuple_text(node.shape)})", _ATOM),
-    _simplify_reshape)
+    _simplify_reshape,
+    batch=lambda node, values, batched: values[0].reshape((-1,) + node.shape))
 
 
 def _transpose_shape(shapes: tuple[Shape], perm: tuple[int, ...]) -> Shape:
@@ -284,7 +342,8 @@ TRANSPOSE = _structural(
     ((lambda t, node, i: transpose(t, node.param),
       lambda g, node, i: transpose(g, tuple(int(i) for i in np.argsort(node.param)))),),
     _format_transpose, _simplify_transpose,
-    names=lambda args, perm, shape: _named(_names_of(args[0])[p] for p in perm))
+    names=lambda args, perm, shape: _named(_names_of(args[0])[p] for p in perm),
+    batch=lambda node, values, batched: np.transpose(values[0], (0,) + _shifted(node.param)))
 
 
 def _broadcast_shape(shapes: tuple[Shape], shape: Shape) -> Shape:
@@ -311,7 +370,8 @@ BROADCAST_TO = _structural(
       lambda g, node, i: unbroadcast(g, node.args[0].shape)),),
     lambda node, texts: (f"broadcast_to({texts[0][0]}, {_tuple_text(node.shape)})", _ATOM),
     _simplify_broadcast,
-    names=lambda args, shape, out: b.align_names("broadcast_to", [args[0]], len(out)))
+    names=lambda args, shape, out: b.align_names("broadcast_to", [args[0]], len(out)),
+    batch=_broadcast_batch)
 
 
 # -- basic indexing and its transpose --------------------------------------------------------
@@ -423,7 +483,8 @@ GETITEM = _structural(
     ((lambda t, node, i: _index_node(t, node.param),
       lambda g, node, i: b.apply("scatter", g, param=(node.param, node.args[0].shape))),),
     lambda node, texts: (f"{_postfix(texts[0])}[{_format_index(node.param, node.args[0].shape)}]",
-                         _ATOM), names=_index_names)
+                         _ATOM), names=_index_names,
+    batch=lambda node, values, batched: values[0][(slice(None),) + numpy_index(node.param)])
 
 
 def _scatter_shape(shapes: tuple[Shape], param: tuple) -> Shape:
@@ -468,7 +529,7 @@ def _extreme(name: str, function: Any) -> Primitive:
         ((lambda t, node, i: reduce_sum(b.multiply(t, _extreme_weights(node)), node.param),
           lambda g, node, i: b.multiply(_sum_vjp(g, node, i), _extreme_weights(node))),),
         _format_reduction, lambda x, axes: x if not axes else None, Flags.NONE,
-        _reduced_names)
+        _reduced_names, batch=_reduction_batch(function))
 
 
 MAX = _extreme("max", np.max)
@@ -505,7 +566,8 @@ CONCATENATE = _structural(
     lambda node, texts: (f"concatenate([{', '.join(t[0] for t in texts)}], "
                          f"axis={node.param})", _ATOM),
     lambda *args: args[0] if len(args) == 2 else None,
-    names=lambda args, axis, shape: b.align_names("concatenate", list(args), len(shape)))
+    names=lambda args, axis, shape: b.align_names("concatenate", list(args), len(shape)),
+    batch=_concatenate_batch)
 
 
 # -- einsum ----------------------------------------------------------------------------------
@@ -574,7 +636,7 @@ EINSUM = _structural(
     ((_einsum_jvp, _einsum_vjp),),
     lambda node, texts: (f"einsum({node.param!r}, {', '.join(t[0] for t in texts)})",
                          _ATOM),
-    flags=Flags.NONE, names=_einsum_names)
+    flags=Flags.NONE, names=_einsum_names, batch=_einsum_batch)
 
 
 # -- gather (integer-array indexing) and its transpose ---------------------------------------
@@ -621,7 +683,10 @@ TAKE = _structural(
     lambda node, texts: (f"take({texts[0][0]}, {_index_text(node.param)})", _ATOM),
     names=lambda args, param, shape: _named(
         _names_of(args[0])[:param[0]] + (None,) * len(param[2])
-        + _names_of(args[0])[param[0] + 1:]))
+        + _names_of(args[0])[param[0] + 1:]),
+    batch=lambda node, values, batched: np.take(
+        values[0], np.array(node.param[1], dtype=np.intp).reshape(node.param[2]),
+        axis=node.param[0] + 1))
 
 
 def _scatter_add_shape(shapes: tuple[Shape], param: tuple) -> Shape:

@@ -39,10 +39,10 @@ Batches
     once on the whole batch: a batched operand of node shape ``s`` is reshaped to
     ``(B,) + (1,) * (out.ndim - len(s)) + s`` and numpy broadcasting does the rest, with
     no knowledge of the primitive. A *structural* instruction with a batched argument
-    runs row by row (its numpy rule sees exactly the shapes it was written for) and the
-    rows are stacked: correct for every structural primitive without per-primitive
-    batching rules, at the price of a Python loop over the batch for those instructions
-    (put the batch in the data's shape, as ``X (64, 784)``, to get one BLAS call).
+    runs once through its registry entry's batching rule (matmul, sum, max, min, reshape,
+    transpose, broadcast_to, indexing, concatenate, einsum, take have one); an entry
+    without one runs row by row (its numpy rule sees exactly the shapes it was written
+    for) and the rows are stacked.
 """
 
 from __future__ import annotations
@@ -218,6 +218,9 @@ def _batched(instruction: _Instruction, args: list[Any], flags: list[bool],
         result = np.asarray(apply_numpy(node, aligned))
         target = (batch,) + node.shape
         return result if result.shape == target else np.broadcast_to(result, target)
+    rule = PRIMITIVES[node.op].batch
+    if rule is not None:                     # the entry's batching rule: one call
+        return np.asarray(rule(node, args, flags))
     rows = [apply_numpy(node, [v[i] if flag else v for v, flag in zip(args, flags)])
             for i in range(batch)]
     return np.stack(rows) if rows else np.zeros((0,) + node.shape)
