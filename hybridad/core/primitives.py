@@ -166,12 +166,18 @@ def _simplify_stop_gradient(x: Expr) -> Expr | None:
 
 
 def _simplify_where(c: Expr, x: Expr, y: Expr) -> Expr | None:
-    """where(c, x, x) -> x; where(constant c, x, y) -> x if c != 0 else y."""
+    """where(c, x, x) -> x; where(constant c, x, y) -> x if c != 0 else y; where(c, 1, 0)
+    -> c for a comparison c (which is already 1.0 or 0.0: relu's derivative is x > 0)."""
     if x is y:
         return x
     if is_const(c):
         return x if c.param != 0 else y
+    if is_const(x, 1.0) and is_const(y, 0.0) and c.op in _COMPARISONS:
+        return c
     return None
+
+
+_COMPARISONS = ("lt", "le", "gt", "ge")
 
 
 _WHERE_DOC = """``a`` where ``condition`` is nonzero (true), else ``b``; elementwise over arrays.
