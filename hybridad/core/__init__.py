@@ -2,6 +2,7 @@
 
 from . import primitives as _primitives  # noqa: F401  (registers every primitive)
 from . import tensor_ops as _tensor_ops  # noqa: F401  (structural primitives)
+from . import tensor_syntax as _tensor_syntax  # noqa: F401  (operators, numpy dispatch)
 from .build import install_public_functions
 
 install_public_functions()

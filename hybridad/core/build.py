@@ -298,6 +298,7 @@ def _tensor_ufunc(ufunc: Any, method: str, inputs: list, kwargs: dict, out: Any)
     primitives broadcast, ``np.matmul`` is the matmul primitive, ``reduce`` of add,
     multiply is not, maximum and minimum are the sum, max and min reductions)."""
     from . import tensor_ops
+    from .tensor_syntax import elements_needed
 
     if out is not None:
         raise TypeError(f"{ufunc.__name__}: out= cannot hold a tensor expression; "
@@ -313,7 +314,7 @@ def _tensor_ufunc(ufunc: Any, method: str, inputs: list, kwargs: dict, out: Any)
     if method == "reduce" and ufunc in reductions and set(kwargs) <= {"axis", "keepdims"}:
         return reductions[ufunc](inputs[0], kwargs.get("axis", 0),
                                  kwargs.get("keepdims", False))
-    tensor_ops._elements_needed(f"numpy's {ufunc.__name__}.{method}")
+    elements_needed(f"numpy's {ufunc.__name__}.{method}")
     raise TypeError(f"numpy's {ufunc.__name__}.{method} with {sorted(kwargs)} is not "
                     f"defined on hybridad tensor expressions")
 

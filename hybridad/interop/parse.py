@@ -3,7 +3,7 @@
 The input is data, never code: a hand-written tokenizer (one ASCII regular expression)
 and an operator-precedence parser build nodes only through the registry constructors
 (``apply``, ``symbol``, ``constant``) and the tensor functions of
-:data:`hybridad.core.tensor_ops.BUILDERS`. Nothing here calls ``eval``, ``exec``,
+:data:`hybridad.core.tensor_syntax.BUILDERS`. Nothing here calls ``eval``, ``exec``,
 ``compile`` or Python's tokenizer, so text such as ``__import__('os')`` is just a
 syntax error.
 
@@ -36,7 +36,7 @@ symbol passed in ``symbols``, an existing symbol of that name (with its shape), 
 a new scalar Symbol. A call takes a registry function by name or alias (``sin``,
 ``atan2``, ``ln``, ``where``...), or ``pow``/``power``; the operator primitives
 (``add``, ``neg``, ``lt``...) are written with their operators. Otherwise a call name is
-a tensor function of :data:`~hybridad.core.tensor_ops.BUILDERS` (``sum``, ``reshape``,
+a tensor function of :data:`~hybridad.core.tensor_syntax.BUILDERS` (``sum``, ``reshape``,
 ``constant``...), called with Python values: expressions, ints (integer-valued
 constants), tuples, lists (numbers become a numpy array: int64 when every one is an
 integer, else float64), strings, ``None``, ``True``, ``False`` and keyword arguments.
@@ -62,7 +62,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from ..core import tensor_ops
+from ..core import tensor_ops, tensor_syntax
 from ..core.build import apply
 from ..core.expr import Constant, Expr, Symbol, constant, is_number, symbol
 from ..core.printing import COMPARISON, UNARY
@@ -296,7 +296,7 @@ def _function(name: str) -> Primitive | None:
 
 def _call_names() -> list[str]:
     names = [n for n in (*PRIMITIVES, *ALIASES) if _function(n) is not None]
-    return sorted({*names, *_POWER_NAMES, *tensor_ops.BUILDERS})
+    return sorted({*names, *_POWER_NAMES, *tensor_syntax.BUILDERS})
 
 
 @functools.lru_cache(maxsize=None)
@@ -532,7 +532,7 @@ class _ExprParser:
         prim = _function(token.text)
         if prim is not None:
             return prim
-        builder = tensor_ops.BUILDERS.get(token.text)
+        builder = tensor_syntax.BUILDERS.get(token.text)
         if builder is not None:
             return builder
         if token.text in self.program.bindings:

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import hybridad as hd
-from hybridad.core import tensor_ops
+from hybridad.core import tensor_syntax
 from hybridad.core.build import apply
 from hybridad.core.expr import symbol
 from hybridad.core.traverse import topo_order
@@ -145,12 +145,12 @@ BUILDER_EXAMPLES = {
 
 @pytest.mark.parametrize("name", list(BUILDER_EXAMPLES))
 def test_roundtrip_every_tensor_function(name):
-    if name not in tensor_ops.BUILDERS:
+    if name not in tensor_syntax.BUILDERS:
         pytest.skip(f"{name} is not a tensor function here")
-    roundtrip(BUILDER_EXAMPLES[name](tensor_ops.BUILDERS[name]))
+    roundtrip(BUILDER_EXAMPLES[name](tensor_syntax.BUILDERS[name]))
 
 
-@pytest.mark.parametrize("name", sorted(tensor_ops.BUILDERS))
+@pytest.mark.parametrize("name", sorted(tensor_syntax.BUILDERS))
 def test_every_tensor_function_name_is_callable(name):
     with pytest.raises(ParseError) as info:  # no arguments: the call itself is wrong
         parse(f"{name}()")
