@@ -101,7 +101,7 @@ def jacobian(exprs: Any, wrt: Any, mode: str = "auto") -> Any:
     """Jacobian, shape (m, n): rows by reverse accumulation (``mode="reverse"``, the
     ``"auto"`` choice when m <= n) or columns by forward accumulation. For a shaped
     expression and a tensor symbol, one expression of shape ``y.shape + x.shape`` (as
-    JAX), materialised element by element (for small tensors)."""
+    JAX), built at tensor level (a batched JVP or VJP, so closed forms stay closed)."""
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse', got "
                          f"{mode!r}")
@@ -124,7 +124,7 @@ def hessian(f: Expr, wrt: Any) -> Any:
     of shape ``x.shape + x.shape``: the Jacobian of the tensor-level gradient."""
     if isinstance(wrt, Expr) and wrt.shape:
         x = _check_variable(wrt, "hessian()")
-        return _tensor_jacobian(gradient(f, x), x, "forward")
+        return _tensor_jacobian(gradient(f, x), x, "auto")
     variables = _variables(wrt, "hessian()")
     grad = adjoints(as_expr(f), variables)
     n = len(variables)
@@ -136,21 +136,29 @@ def hessian(f: Expr, wrt: Any) -> Any:
 
 
 def _tensor_jacobian(y: Expr, x: Symbol, mode: str) -> Expr:
-    """d y / d x of shape y.shape + x.shape: y at element level over fresh symbols for
-    x's elements, the scalar Jacobian of that, and x's elements put back as ``x[i, j]``."""
-    from ..core.scalarize import scalarize
-    from ..core.substitute import substitute
-    from ..core.tensor_ops import reshape, stack
+    """d y / d x of shape y.shape + x.shape at tensor level: the VJP batched over the
+    rows of an identity seed (reverse, the "auto" choice when y has no more elements
+    than x) or the JVP batched over its columns (forward). Operations keep their
+    closed forms: the Hessian of ``x @ A @ x`` comes out as ``A + A.T`` whatever n."""
+    from ..core.batching import batch_expressions
+    from ..core.build import constant_node, fresh_symbol
+    from ..core.tensor_ops import reshape, transpose
 
-    fresh = fresh_symarray(x.param, x.shape) if x.shape else None
-    leaves = {x: fresh} if x.shape else {}
-    elements = np.asarray(scalarize(y, leaves), dtype=object).ravel()
-    variables = list(np.ravel(fresh)) if x.shape else [x]
-    jac = jacobian(list(elements), variables, mode)
-    back = {v: x[idx] for v, idx in zip(variables, np.ndindex(*x.shape))} if x.shape else {}
-    flat = np.empty(jac.size, dtype=object)
-    flat[:] = substitute(list(jac.ravel()), back)
-    return reshape(stack(flat), y.shape + x.shape)
+    m, n = y.size, x.size
+    if m == 0 or n == 0:
+        return constant_node(np.zeros(y.shape + x.shape))
+    if not y.shape:
+        return gradient(y, x) if x.shape else adjoints(y, [x])[0]
+    if mode == "reverse" or mode == "auto" and m <= n:
+        cotangent = fresh_symbol("jac_g", y.shape)
+        seed = constant_node(np.eye(m).reshape((m,) + y.shape))
+        rows = batch_expressions([vjp(y, x, cotangent)], {cotangent: seed}, m)[0]
+        return reshape(rows, y.shape + x.shape)
+    tangent = fresh_symbol("jac_v", x.shape)
+    seed = constant_node(np.eye(n).reshape((n,) + x.shape))
+    columns = batch_expressions([jvp(y, {x: tangent})], {tangent: seed}, n)[0]
+    moved = transpose(columns, tuple(range(1, y.ndim + 1)) + (0,))
+    return reshape(moved, y.shape + x.shape)
 
 
 def hvp(f: Expr, x: Any, v: Any) -> Any:

@@ -31,7 +31,7 @@ import numpy as np
 from ..errors import ShapeError
 from . import build as b
 from .expr import Expr
-from .registry import Flags, Infix, Primitive, register
+from .registry import PRIMITIVES, Flags, Infix, Primitive, register
 
 Shape = tuple[int, ...]
 
@@ -58,20 +58,52 @@ def _shifted(axes: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def _matmul_batch(node: Expr, values: list, batched: list) -> Any:
-    """1-D operands promoted (a row before, a column after the batch axis), then numpy's
-    matmul, whose batch dimensions broadcast, and the promoted axes dropped."""
+    """A matrix times a batch of vectors is one product with the batch as rows (``V @
+    A.T``, ``V @ B``); otherwise 1-D operands are promoted (a row before, a column after
+    the batch axis), numpy's matmul broadcasts the batch, and the promoted axes are
+    dropped. Written with operators, so it batches numpy values and expressions alike."""
     a, c = node.args
     left, right = values
+    if c.ndim == 1 and batched[1] and not batched[0] and a.ndim == 2:
+        return right @ left.T
+    if a.ndim == 1 and batched[0] and not batched[1] and c.ndim == 2:
+        return left @ right
     if a.ndim == 1:
         left = np.expand_dims(left, -2)
     if c.ndim == 1:
         right = np.expand_dims(right, -1)
-    result = np.matmul(left, right)
+    result = left @ right
     if c.ndim == 1:
         result = result[..., 0]
     if a.ndim == 1:
         result = result[..., 0, :] if c.ndim > 1 else result[..., 0]
     return result
+
+
+def _on(name: str, value: Any, param: Any) -> Any:
+    """A structural primitive on a numpy value or an expression, for a batching rule
+    with no numpy function of its own (scatter, scatter_add)."""
+    if isinstance(value, Expr):
+        return b.apply(name, value, param=param)
+    return PRIMITIVES[name].numpy(value, param)
+
+
+def _is_identity(x: Expr) -> bool:
+    """A constant square identity matrix."""
+    if x.op != "array" or x.ndim != 2 or x.shape[0] != x.shape[1]:
+        return False
+    value = x.param
+    return (np.count_nonzero(value) == x.shape[0]
+            and bool(np.all(np.diagonal(value) == 1.0)))
+
+
+def _simplify_matmul(a: Expr, c: Expr, param: None) -> Expr | None:
+    """``I @ B`` and ``A @ I`` are ``B`` and ``A`` (a batched Jacobian's identity seed)."""
+    if _is_identity(a):
+        return c
+    if _is_identity(c):
+        return a
+    return None
 
 
 def _reduction_batch(function: Any) -> Any:
@@ -258,7 +290,8 @@ MATMUL = _structural(
     "matmul", 2, lambda a, c, param: np.matmul(a, c), _matmul_shape,
     ((lambda t, node, i: matmul(t, node.args[1]), _matmul_vjp_left),
      (lambda t, node, i: matmul(node.args[0], t), _matmul_vjp_right)),
-    _format_matmul, names=_matmul_names, infix=Infix("@", _PRODUCT), batch=_matmul_batch)
+    _format_matmul, _simplify_matmul, names=_matmul_names, infix=Infix("@", _PRODUCT),
+    batch=_matmul_batch)
 
 
 # -- reductions ------------------------------------------------------------------------------
@@ -496,7 +529,10 @@ SCATTER = _structural(
       lambda g, node, i: _index_node(g, node.param[0])),),
     lambda node, texts: (f"scatter({texts[0][0]}, "
                          f"[{_format_index(*node.param)}], {_tuple_text(node.shape)})",
-                         _ATOM))
+                         _ATOM),
+    batch=lambda node, values, batched: _on(
+        "scatter", values[0], ((("slice", 0, values[0].shape[0], 1),) + node.param[0],
+                               (values[0].shape[0],) + node.param[1])))
 
 
 # -- max / min reductions -------------------------------------------------------------------
@@ -696,7 +732,10 @@ SCATTER_ADD = _structural(
     ((lambda t, node, i: b.apply("scatter_add", t, param=node.param),
       lambda g, node, i: b.apply("take", g, param=node.param[:3])),),
     lambda node, texts: (f"scatter_add({texts[0][0]}, {_index_text(node.param)}, "
-                         f"{_tuple_text(node.shape)})", _ATOM))
+                         f"{_tuple_text(node.shape)})", _ATOM),
+    batch=lambda node, values, batched: _on(
+        "scatter_add", values[0], (node.param[0] + 1,) + node.param[1:3]
+        + ((values[0].shape[0],) + node.param[3],)))
 
 
 # -- builders --------------------------------------------------------------------------------
