@@ -9,7 +9,11 @@ from typing import Iterator
 
 from ..errors import TracingError
 
-_state = threading.local()
+class _State(threading.local):
+    depth = 0          # a class default: no AttributeError on a thread's first question
+
+
+_state = _State()
 
 
 class NeedsElements(TracingError):
@@ -20,13 +24,13 @@ class NeedsElements(TracingError):
 
 def inside_trace() -> bool:
     """Whether this thread is running a function on symbols for a trace."""
-    return getattr(_state, "depth", 0) > 0
+    return _state.depth > 0
 
 
 @contextlib.contextmanager
 def tracing() -> Iterator[None]:
     """Mark this thread as tracing for the duration of the block (nests)."""
-    _state.depth = getattr(_state, "depth", 0) + 1
+    _state.depth += 1
     try:
         yield
     finally:

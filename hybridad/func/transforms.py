@@ -155,6 +155,77 @@ class Traced:
 
         return run
 
+    def has_fast_path(self) -> bool:
+        """Whether calls can go straight to one compiled element-level kernel."""
+        return self.backend == "llvm" and self.element_level and bool(self.outputs) and \
+            bool(self.inputs)
+
+    def _flat_of(self) -> Callable[[Sequence[np.ndarray]], np.ndarray]:
+        """Float64 arguments of this trace's shapes as one input vector (the array itself
+        for a single 1-d argument)."""
+        if len(self.shapes) == 1 and len(self.shapes[0]) == 1:
+            return lambda args: args[0]
+        return lambda args: np.concatenate([a.reshape(-1) for a in args])
+
+    def _structure_of(self) -> Callable[[np.ndarray], Any]:
+        """The kernel's flat output in the traced structure (a float for one scalar)."""
+        if self.out_shapes == [()] and not self.is_tuple:
+            return lambda flat: flat[0]
+        return self.structure
+
+    def jvp_runner(self) -> Callable[..., Any]:
+        """The per-call path of ``jvp``: one jvp-kernel call on the primals and tangents
+        as vectors."""
+        kernel, flat, shape = self.kernel("jvp"), self._flat_of(), self._structure_of()
+
+        def run(primals: Sequence[np.ndarray], tangents: Sequence[np.ndarray]) -> Any:
+            values, dots = kernel(flat(primals), flat(tangents))
+            return shape(values), shape(dots)
+
+        return run
+
+    def vjp_runner(self) -> Callable[..., Any]:
+        """The per-call path of ``vjp``: the primal kernel now, the vjp kernel when the
+        pullback is called."""
+        primal, pullback = self.kernel(None), self.kernel("vjp")
+        flat, shape, pieces = self._flat_of(), self._structure_of(), [
+            (self.columns(k), self.shapes[k]) for k in range(len(self.shapes))]
+        n_out, out_shapes, is_tuple = self.n_outputs, self.out_shapes, self.is_tuple
+
+        def run(primals: Sequence[np.ndarray]) -> Any:
+            x = flat(primals)
+            if x is primals[0]:            # the pullback keeps the point, not the caller's array
+                x = x.copy()
+
+            def vjp_fn(cotangent: Any) -> tuple:
+                parts = list(cotangent) if is_tuple else [cotangent]
+                w = np.concatenate([np.ravel(np.asarray(p, dtype=np.float64))
+                                    for p in parts]) if is_tuple else np.asarray(
+                    cotangent, dtype=np.float64).reshape(-1)
+                if w.shape != (n_out,):
+                    raise ValueError(f"vjp_fn: cotangent must match the output structure "
+                                     f"{out_shapes}, got {[np.shape(p) for p in parts]}")
+                adjoint = pullback(x, w)[1]
+                return tuple(adjoint[cols].reshape(s)[()] for cols, s in pieces)
+
+            return shape(primal(x)), vjp_fn
+
+        return run
+
+    def jacobian_runner(self, mode: str, nums: list[int], argnums: Argnums
+                        ) -> Callable[..., Any]:
+        """The per-call path of ``jacobian``: one jacobian-kernel call, the blocks of the
+        selected arguments reshaped to out.shape + in.shape."""
+        kernel, flat = self.kernel("jacobian", mode), self._flat_of()
+        pieces = [(self.columns(a), self.shapes[a]) for a in nums]
+
+        def run(args: Sequence[np.ndarray]) -> Any:
+            full = kernel(flat(args))[1]
+            return _jacobian_tree([self.structure(full[:, cols], shape)
+                                   for cols, shape in pieces], self.is_tuple, argnums)
+
+        return run
+
     def jacobian(self, x: np.ndarray, mode: str) -> np.ndarray:
         if not self.element_level:
             m = sum(math.prod(s) for s in self.out_shapes)
@@ -334,14 +405,17 @@ def _symbolic_call(args: Sequence[Any], kwargs: dict[str, Any]) -> bool:
     return inside_trace() or _is_symbolic(args) or _is_symbolic(list(kwargs.values()))
 
 
+_FLOAT64 = np.dtype(np.float64)
+
+
 def _plain_key(args: Sequence[Any]) -> tuple | None:
     """The arguments' shapes when every one is a float64 ndarray (the fast path)."""
-    shapes = []
+    key: tuple = ()
     for a in args:
-        if type(a) is not np.ndarray or a.dtype != np.float64:
+        if type(a) is not np.ndarray or a.dtype is not _FLOAT64 and a.dtype != _FLOAT64:
             return None
-        shapes.append(a.shape)
-    return tuple(shapes)
+        key += (a.shape,)
+    return key
 
 
 def _check_numeric(args: Sequence[Any], name: str) -> None:
@@ -379,6 +453,8 @@ class _Cache:
         self.fun, self.backend = fun, backend
         self.traces: collections.OrderedDict[tuple, Traced] = collections.OrderedDict()
         self.trace_count = 0
+        # per-call paths for float64 arrays of a known signature: (kind, shapes) -> runner
+        self.fast: dict[tuple, Callable[..., Any]] = {}
 
     def get(self, args: Sequence[Any], name: str, kwargs: dict[str, Any] | None = None
             ) -> Traced:
@@ -481,21 +557,30 @@ def _concrete(block: np.ndarray) -> Any:
     return block[()] if block.ndim == 0 else block
 
 
-_FUNCTION_CACHES: "weakref.WeakKeyDictionary[Any, dict[str, _Cache]]" = \
-    weakref.WeakKeyDictionary()
+# id(fun) -> (weak reference to fun, {backend: _Cache}); an entry leaves with its function
+_FUNCTION_CACHES: dict[int, tuple[Any, dict[str, _Cache]]] = {}
 
 
 def _function_cache(fun: Callable[..., Any], backend: str) -> _Cache:
     """The traces of ``fun`` kept for ``jvp`` / ``vjp`` calls (which take the function
     each time rather than returning a transformed one): per function object, so calling
-    ``jvp(f, ...)`` in a loop traces f once per signature."""
-    try:
-        per_backend = _FUNCTION_CACHES.setdefault(fun, {})
-    except TypeError:                       # not weak-referenceable: no caching
-        return _Cache(fun, backend)
-    if backend not in per_backend:
-        per_backend[backend] = _Cache(fun, backend)
-    return per_backend[backend]
+    ``jvp(f, ...)`` in a loop traces f once per signature. Looked up by ``id`` (a weak
+    reference confirms it is the same object), which is cheaper than a weak dictionary."""
+    entry = _FUNCTION_CACHES.get(id(fun))
+    if entry is None or entry[0]() is not fun:
+        key = id(fun)
+        try:
+            ref = weakref.ref(fun, lambda _, key=key: _FUNCTION_CACHES.pop(key, None))
+        except TypeError:                   # not weak-referenceable: no caching
+            return _Cache(fun, backend)
+        entry = _FUNCTION_CACHES[key] = (ref, {})
+    per_backend = entry[1]
+    cache = per_backend.get(backend)
+    if cache is None:
+        # the cache calls fun through a weak proxy: a strong reference would keep the
+        # function, and so its entry, alive forever
+        cache = per_backend[backend] = _Cache(weakref.proxy(fun), backend)
+    return cache
 
 
 def _argnum_list(argnums: Argnums, n_args: int, name: str) -> list[int]:
@@ -508,6 +593,15 @@ def _argnum_list(argnums: Argnums, n_args: int, name: str) -> list[int]:
 
 def _pick(values: list[Any], argnums: Argnums) -> Any:
     return values[0] if isinstance(argnums, int) else tuple(values)
+
+
+def _jacobian_tree(blocks: list[Any], is_tuple: bool, argnums: Argnums) -> Any:
+    """Jacobian blocks (one per selected argument, each structured by the outputs) in
+    JAX's nesting: the outputs' structure outside, the arguments' inside."""
+    if not is_tuple:
+        return _pick(blocks, argnums)
+    return tuple(_pick([block[i] for block in blocks], argnums)
+                 for i in range(len(blocks[0])))
 
 
 # -- symbolic paths (a transform called inside another transform's trace) --------------
@@ -536,7 +630,7 @@ def _symbolic_jacobian(fun: Callable[..., Any], args: Sequence[Any],
     for a in _argnum_list(argnums, len(args), "jacobian"):
         jac = symbolic_jacobian(nested.flat_out, nested.flat[a], mode=mode)
         results.append(nested.structure(jac, np.shape(args[a])))
-    return _pick(list(nested.bind(tuple(results), args)), argnums)
+    return _jacobian_tree(list(nested.bind(tuple(results), args)), nested.is_tuple, argnums)
 
 
 # -- public transforms -------------------------------------------------------------------
@@ -633,14 +727,21 @@ def jacobian(fun: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto",
     cache = _Cache(fun, backend)
 
     def transformed(*args: Any, **kwargs: Any) -> Any:
+        key = None if kwargs else _plain_key(args)
+        if key is not None and not inside_trace():
+            run = cache.fast.get(key)
+            if run is not None:
+                return run(args)
         if _symbolic_call(args, kwargs):
             return _symbolic_jacobian(fun, args, kwargs, argnums, mode)
         nums = _argnum_list(argnums, len(args), "jacobian")
         traced = cache.get(args, "jacobian", kwargs)
+        if key is not None and traced.has_fast_path():
+            cache.fast[key] = traced.jacobian_runner(mode, nums, argnums)
         full = traced.jacobian(traced.flat_input(args), mode)
         results = [traced.structure(full[:, traced.columns(a)], traced.shapes[a])
                    for a in nums]
-        return _pick(results, argnums)
+        return _jacobian_tree(results, traced.is_tuple, argnums)
 
     transformed.cache = cache  # type: ignore[attr-defined]
     return transformed
@@ -676,11 +777,19 @@ def _check_tangents(primals: Sequence[Any], tangents: Sequence[Any]) -> None:
 def jvp(fun: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any],
         backend: str = "llvm") -> tuple[Any, Any]:
     """(fun(*primals), J · tangents) by one forward sweep, as ``jax.jvp``."""
+    cache = _function_cache(fun, backend)
+    key = _plain_key(primals)
+    if key is not None and not inside_trace() and key == _plain_key(tangents):
+        run = cache.fast.get(("jvp", key))
+        if run is not None:
+            return run(primals, tangents)
     primals, tangents = tuple(primals), tuple(tangents)
     _check_tangents(primals, tangents)
     if _symbolic_call(primals + tangents, {}):
         return _symbolic_jvp(fun, primals, tangents)
-    traced = _function_cache(fun, backend).get(primals, "jvp")
+    traced = cache.get(primals, "jvp")
+    if key is not None and traced.has_fast_path():
+        cache.fast[("jvp", key)] = traced.jvp_runner()
     values, dots = traced.jvp(traced.flat_input(primals), traced.flat_input(tangents))
     return traced.structure(values), traced.structure(dots)
 
@@ -689,9 +798,18 @@ def vjp(fun: Callable[..., Any], *primals: Any, backend: str = "llvm"
         ) -> tuple[Any, Callable[[Any], tuple]]:
     """(fun(*primals), vjp_fn) as ``jax.vjp``: vjp_fn(cotangent) returns one cotangent
     per primal, each of the primal's shape."""
+    cache = _function_cache(fun, backend)
+    key = _plain_key(primals)
+    if key is not None and not inside_trace():
+        run = cache.fast.get(("vjp", key))
+        if run is not None:
+            return run(primals)
     if _symbolic_call(primals, {}):
         return _symbolic_vjp(fun, primals)
-    traced = _function_cache(fun, backend).get(primals, "vjp")
+    traced = cache.get(primals, "vjp")
+    if key is not None and traced.has_fast_path():
+        cache.fast[("vjp", key)] = run = traced.vjp_runner()
+        return run(primals)
     x = traced.flat_input(primals)
     values = traced.evaluate(x)
 

@@ -77,7 +77,7 @@ def test_unknown_keyword_is_the_functions_own_type_error():
 
 def test_jvp_and_vjp_reuse_the_trace_of_a_function():
     from hybridad.func import jvp, vjp
-    from hybridad.func.transforms import _FUNCTION_CACHES
+    from hybridad.func.transforms import _FUNCTION_CACHES, _function_cache
 
     def f(x):
         return np.sin(x) * 2.0
@@ -85,4 +85,8 @@ def test_jvp_and_vjp_reuse_the_trace_of_a_function():
     for _ in range(3):
         jvp(f, (np.ones(2),), (np.ones(2),))
         vjp(f, np.ones(2))[1](np.ones(2))
-    assert _FUNCTION_CACHES[f]["llvm"].trace_count == 1
+    assert _function_cache(f, "llvm").trace_count == 1
+    assert id(f) in _FUNCTION_CACHES
+    key = id(f)
+    del f                                            # the entry leaves with its function
+    assert key not in _FUNCTION_CACHES

@@ -91,7 +91,7 @@ EXPRESSIONS = {
     "broadcast_to(2, (4, 2))": lambda: hd.broadcast_to(2.0, (4, 2)) * Gt,
     "expand_dims": lambda: hd.expand_dims(Xt, 1),
     "squeeze": lambda: hd.squeeze(Ct),
-    "X @ constant(eye)": lambda: Xt @ np.eye(3),
+    "X @ constant(diag)": lambda: Xt @ np.diag([1.0, 2, 3]),
     "constant specials": lambda: hd.constant(
         np.array([[0.1, -0.0, np.inf], [np.nan, -np.inf, 1e300]])) * At,
     "constant vector": lambda: Xt + np.array([1.5, -2.0, 3.0]),
@@ -116,7 +116,8 @@ def test_printed_forms_of_the_notation():
     assert str((Xt @ Wt).T) == "(Xt @ Wt).T"
     assert str(hd.sum(Xt, axis=0)) == "sum(Xt, axis=0)"
     assert str(xt[None, 1:3]) == "xt[None, 1:-2]"
-    assert str(Xt @ np.eye(3)) == "Xt @ constant([[1, 0, 0], [0, 1, 0], [0, 0, 1]])"
+    assert str(Xt @ np.diag([1.0, 2, 3])) == "Xt @ constant([[1, 0, 0], [0, 2, 0], [0, 0, 3]])"
+    assert (Xt @ np.eye(3)) is Xt                          # I @ B and A @ I simplify
 
 
 #: one call of each tensor function (by its BUILDERS name), on arguments it accepts
