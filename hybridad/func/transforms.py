@@ -206,6 +206,8 @@ class Traced:
                     raise ValueError(f"vjp_fn: cotangent must match the output structure "
                                      f"{out_shapes}, got {[np.shape(p) for p in parts]}")
                 adjoint = pullback(x, w)[1]
+                if len(pieces) == 1:
+                    return (adjoint.reshape(pieces[0][1])[()],)
                 return tuple(adjoint[cols].reshape(s)[()] for cols, s in pieces)
 
             return shape(primal(x)), vjp_fn
@@ -218,6 +220,14 @@ class Traced:
         selected arguments reshaped to out.shape + in.shape."""
         kernel, flat = self.kernel("jacobian", mode), self._flat_of()
         pieces = [(self.columns(a), self.shapes[a]) for a in nums]
+
+        if len(self.shapes) == 1 and not self.is_tuple and isinstance(argnums, int):
+            shape = self.out_shapes[0] + self.shapes[0]        # one block: a reshape
+
+            def run_one(args: Sequence[np.ndarray]) -> Any:
+                return kernel(flat(args))[1].reshape(shape)
+
+            return run_one
 
         def run(args: Sequence[np.ndarray]) -> Any:
             full = kernel(flat(args))[1]
