@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_tensor_diff import SHAPE, STRUCTURAL, UNARY, M, P
 
 import hybridad as hd
 from hybridad.core.batching import batch_expressions
-
-from test_tensor_diff import M, P, SHAPE, STRUCTURAL, UNARY
 
 
 @pytest.mark.parametrize("n", [3, 50, 500])

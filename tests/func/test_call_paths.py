@@ -57,7 +57,7 @@ def test_vjp_and_jvp_of_several_arguments_and_outputs():
     x, y = rng.normal(size=3), rng.normal(size=2)
     tx, ty = rng.normal(size=3), rng.normal(size=2)
     for _ in range(2):
-        (a, b), (da, db) = jvp(two_outputs, (x, y), (tx, ty))
+        (a, _), (da, db) = jvp(two_outputs, (x, y), (tx, ty))
         np.testing.assert_allclose(a, np.sin(x) * y[0], rtol=1e-14)
         np.testing.assert_allclose(da, np.cos(x) * tx * y[0] + np.sin(x) * ty[0], rtol=1e-13)
         assert db == pytest.approx(2 * x @ tx + ty[1], rel=1e-13)
