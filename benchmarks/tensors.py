@@ -221,6 +221,45 @@ def _hybridad_mlp_graph(problem: MLPProblem) -> Prepared:
                     note=f"{hd.count_ops(exprs)} DAG ops")
 
 
+def mlp_memory_notes(problem: MLPProblem) -> list[str]:
+    """Bytes a reverse sweep holds: hybridad's TensorTape for [L, dL/dparams] (its peak of
+    live intermediates without the returned gradients, from the static shapes, views
+    counted once), against what torch autograd saves for backward (the distinct storages
+    the forward pass hands to saved-tensor hooks; activations are those that are not
+    leaves, i.e. neither the batch nor a weight)."""
+    from hybridad.tape import TensorTape
+
+    tag = "x".join(map(str, problem.widths)) + f"_b{problem.batch}"
+    symbols = [hd.tensor(f"mem_p{k}_{tag}", p.shape) for k, p in enumerate(problem.params)]
+    X, T = hd.tensor(f"mem_X_{tag}", problem.x.shape), hd.tensor(f"mem_T_{tag}",
+                                                                   problem.t.shape)
+    loss = mlp_loss(hd, hd.relu, symbols, X, T)
+    tape = TensorTape([loss, *hd.gradient(loss, symbols)], [*symbols, X, T])
+    notes = [f"hybridad reverse sweep (TensorTape): peak {tape.peak_bytes() / 1e6:.2f} MB "
+             f"with the returned gradients, {tape.peak_bytes(outputs=False) / 1e6:.2f} MB "
+             "without them"]
+    try:
+        torch = _torch()
+    except Skip:
+        return notes
+    params = [torch.from_numpy(p.copy()).requires_grad_() for p in problem.params]
+    saved: dict[int, tuple[int, bool]] = {}
+
+    def pack(tensor: Any) -> Any:
+        storage = tensor.untyped_storage()
+        saved[storage.data_ptr()] = (storage.nbytes(), tensor.grad_fn is None)
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        mlp_loss(torch, torch.relu, params, torch.from_numpy(problem.x),
+                 torch.from_numpy(problem.t))
+    total = sum(n for n, _ in saved.values())
+    activations = sum(n for n, leaf in saved.values() if not leaf)
+    notes.append(f"torch saves for backward {total / 1e6:.2f} MB, of which activations "
+                 f"{activations / 1e6:.2f} MB (the rest: the batch and weights)")
+    return notes
+
+
 def _numpy_mlp(problem: MLPProblem) -> Prepared:
     return Prepared(lambda: numpy_backprop(problem.params, problem.x, problem.t), tuple,
                     note="the reference")
@@ -466,6 +505,7 @@ def run(quick: bool = False, repeat: int = 5, target_s: float | None = None,
                           trace_level)
     first = section.row("hybridad value_and_grad").setup_s
     section.notes.append(f"hybridad build + differentiate + first call: {first:.3f} s")
+    section.notes.extend(mlp_memory_notes(mlp))
     print(table(section, repeat) + "\n", file=out, flush=True)
     sections.append(section)
 

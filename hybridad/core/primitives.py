@@ -378,7 +378,7 @@ SIGN = _function("sign", 1, np.sign, (None,), lambda s, x: s.sign(x), ("sign",),
                  F.NONDIFF | F.ZERO_AT_ZERO, (WIDE,),
     llvm=_lower_sign,
     public="sign", ufuncs=(np.sign,), doc="Sign: -1, 0 or 1 (nan for nan); derivative 0.")
-RELU = _function("relu", 1, _relu, (lambda x, out: b.where(b.greater(x, ZERO), ONE, ZERO),),
+RELU = _function("relu", 1, _relu, (lambda x, out: b.where(b.greater(out, ZERO), ONE, ZERO),),
                  lambda s, x: s.relu(x), ("relu",), F.ZERO_AT_ZERO, (WIDE,),
     llvm=lambda e, x: _lower_maximum(e, x, e.const(0.0)),
     public="relu", doc="max(x, 0); derivative 1 for x > 0, else 0 (as JAX and PyTorch).")

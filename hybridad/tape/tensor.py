@@ -67,6 +67,9 @@ ITEMSIZE = 8
 #: the node text in a trace line is cut to this many characters
 TEXT_WIDTH = 60
 SWEEPS = ("evaluate", "vjp", "jvp", "value_and_gradient")
+# operations numpy answers with a view of their first argument's memory (a reshape of a
+# contiguous array; the tape's reshapes see arrays it made, which are)
+VIEWS = frozenset({"transpose", "broadcast_to", "getitem", "reshape"})
 
 _serials = itertools.count(1)
 
@@ -153,19 +156,39 @@ class _Program:
         """Nodes whose value carries the batch when every input does."""
         return dependents(topo_order(self.roots), self.inputs)
 
-    def peak_bytes(self, batch: int | None = None) -> int:
+    def peak_bytes(self, batch: int | None = None, outputs: bool = True) -> int:
         """Most bytes of intermediate arrays alive at once; with ``batch``, as if every
         input carried that leading batch dimension (nodes that depend on no input are
-        computed once)."""
+        computed once); without ``outputs``, the result arrays are not counted (what a
+        sweep holds beyond what it returns: a backward pass's saved values)."""
+        results = set() if outputs else set(self.roots)
+
         def size(node: Expr) -> int:
+            if node in results:
+                return 0
             scale = batch if batch is not None and node in self.batchable else 1
             return node.size * ITEMSIZE * scale
 
+        # a view owns no memory and keeps its base's alive: bytes are freed when the last
+        # node holding an owner's memory (the owner or a view of it) is released
+        owner: dict[Expr, Expr] = {}
+        owned: dict[Expr, int] = {}
+        holders: dict[Expr, int] = {}
         live = peak = 0
         for instruction in self.instructions:
-            live += size(instruction.node)
+            node = instruction.node
+            base = owner.get(node.args[0], node.args[0]) if node.op in VIEWS else node
+            owner[node] = base
+            if base is node:
+                owned[node] = size(node)
+                live += owned[node]
+            holders[base] = holders.get(base, 0) + 1
             peak = max(peak, live)
-            live -= sum(size(n) for n in instruction.released)
+            for released in instruction.released:
+                base = owner.get(released, released)
+                holders[base] = holders.get(base, 1) - 1
+                if holders[base] == 0:
+                    live -= owned.get(base, 0)
         return peak
 
     def run(self, values: list[np.ndarray], batched: list[bool], batch: int | None,
@@ -280,15 +303,16 @@ class TensorTape:
         """Most intermediate arrays alive at once during :meth:`evaluate`."""
         return self._programs["evaluate"].peak_slots
 
-    def peak_bytes(self, batch: int | None = None, sweep: str = "evaluate") -> int:
+    def peak_bytes(self, batch: int | None = None, sweep: str = "evaluate",
+                   outputs: bool = True) -> int:
         """Most bytes of intermediate arrays alive at once (float64, from the static
         shapes) during ``sweep`` (``"evaluate"``, ``"vjp"``, ``"jvp"`` or
         ``"value_and_gradient"``); with ``batch``, as if every value carried that
-        leading batch dimension."""
+        leading batch dimension; ``outputs=False`` leaves the result arrays out."""
         if batch is not None and (not isinstance(batch, (int, np.integer)) or batch < 0):
             raise ValueError(f"TensorTape.peak_bytes: batch must be a non-negative int, "
                              f"got {batch!r}")
-        return self.program(sweep).peak_bytes(None if batch is None else int(batch))
+        return self.program(sweep).peak_bytes(None if batch is None else int(batch), outputs)
 
     def program(self, sweep: str = "evaluate") -> _Program:
         """The compiled program of ``sweep`` (built on first use, then cached): its

@@ -228,11 +228,17 @@ def test_peak_bytes_by_hand():
     assert tape.peak_slots == 3
     assert tape.peak_bytes() == 48 + 8 + 48
     assert tape.peak_bytes(batch=5) == 5 * 104
-    # a value that needs no input (zeros, 160 bytes) is computed once, not per row
+    # a value that needs no input is computed once, not per row; a broadcast is a view
+    # of its operand's memory, so zeros of shape (4, 5) cost no bytes
     tape = TensorTape([hd.broadcast_to(hd.constant(0.0), (4, 5)), hd.sin(x)], [x])
-    assert tape.peak_bytes() == 160 + 48 and tape.peak_bytes(batch=5) == 160 + 5 * 48
+    assert tape.peak_bytes() == 48 and tape.peak_bytes(batch=5) == 5 * 48
     zeros, sines = tape.evaluate(np.ones((5, 2, 3)))
     assert zeros.shape == (5, 4, 5) and not zeros.any() and sines.shape == (5, 2, 3)
+    # views own no memory and keep their base alive; outputs=False leaves results out
+    tape = TensorTape(hd.sum(x.T @ x), [x])
+    assert [i.node.op for i in tape.program().instructions] == ["transpose", "matmul",
+                                                                "sum"]
+    assert tape.peak_bytes() == 9 * 8 + 8 and tape.peak_bytes(outputs=False) == 9 * 8
     # released values free their bytes: sin(x) dies when cos(sin(x)) is made
     tape = TensorTape(hd.sum(hd.cos(hd.sin(x))), [x])
     assert tape.peak_slots == 2 and tape.peak_bytes() == 96
