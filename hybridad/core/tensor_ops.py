@@ -45,11 +45,33 @@ def _no_sympy(ns: Any, *args: Any) -> Any:
 
 def _structural(name: str, arity: int, numpy: Any, shape: Any, linear: tuple,
                 format: Any, simplify: Any = None, flags: Flags = Flags.LINEAR,
-                names: Any = None, infix: Infix | None = None, batch: Any = None
-                ) -> Primitive:
+                names: Any = None, infix: Infix | None = None, batch: Any = None,
+                llvm: Any = None) -> Primitive:
     return register(Primitive(name, arity, numpy, (None,) * max(arity, 0), _no_sympy,
-                              simplify, (), flags, (), infix, None, (), shape, linear,
+                              simplify, (), flags, (), infix, llvm, (), shape, linear,
                               format, names, batch=batch))
+
+
+# -- loop lowerings: written against the kernel backend's loop vocabulary ``k``
+# (hybridad/backend/llvm/loops.py); a view returns the operand's access re-indexed, any
+# other lowering writes the node's loops and returns None -------------------------------
+def _index_access(x: Any, index: tuple) -> Any:
+    """The access of ``x[index]`` (a normalized basic index) as offset and strides."""
+    offset, strides, shape, dim = x.offset, [], [], 0
+    for item in index:
+        if item is None:
+            strides.append(0)
+            shape.append(1)
+        elif isinstance(item, tuple):
+            start, stop, step = item[1:]
+            offset += start * x.strides[dim]
+            strides.append(step * x.strides[dim])
+            shape.append(len(range(start, stop, step)))
+            dim += 1
+        else:
+            offset += item * x.strides[dim]
+            dim += 1
+    return x.view(offset, strides, shape)
 
 
 # -- batching rules: the operation with a leading batch axis on some values ------------------
@@ -291,7 +313,8 @@ MATMUL = _structural(
     ((lambda t, node, i: matmul(t, node.args[1]), _matmul_vjp_left),
      (lambda t, node, i: matmul(node.args[0], t), _matmul_vjp_right)),
     _format_matmul, _simplify_matmul, names=_matmul_names, infix=Infix("@", _PRODUCT),
-    batch=_matmul_batch)
+    batch=_matmul_batch,
+    llvm=lambda k, node, a, c: k.matmul(node, a, c))
 
 
 # -- reductions ------------------------------------------------------------------------------
@@ -320,7 +343,8 @@ SUM = _structural(
     "sum", 1, lambda x, axes: np.sum(x, axis=axes), _sum_shape,
     ((lambda t, node, i: reduce_sum(t, node.param), _sum_vjp),), _format_sum,
     lambda x, axes: x if not axes else None, names=_reduced_names,
-    batch=_reduction_batch(np.sum))
+    batch=_reduction_batch(np.sum),
+    llvm=lambda k, node, x: k.reduce(node, x, node.param, "add"))
 
 
 # -- reshape, transpose, broadcast -----------------------------------------------------------
@@ -348,7 +372,8 @@ RESHAPE = _structural(
       lambda g, node, i: reshape(g, node.args[0].shape)),),
     lambda node, texts: (f"reshape({texts[0][0]}, {_tuple_text(node.shape)})", _ATOM),
     _collapsing("reshape", lambda x, shape: reshape(x, shape)),
-    batch=lambda node, values, batched: values[0].reshape((-1,) + node.shape))
+    batch=lambda node, values, batched: values[0].reshape((-1,) + node.shape),
+    llvm=lambda k, node, x: k.contiguous(x).reshaped(node.shape))
 
 
 def _transpose_shape(shapes: tuple[Shape], perm: tuple[int, ...]) -> Shape:
@@ -379,7 +404,9 @@ TRANSPOSE = _structural(
       lambda g, node, i: transpose(g, tuple(int(i) for i in np.argsort(node.param)))),),
     _format_transpose, _simplify_transpose,
     names=lambda args, perm, shape: _named(_names_of(args[0])[p] for p in perm),
-    batch=lambda node, values, batched: np.transpose(values[0], (0,) + _shifted(node.param)))
+    batch=lambda node, values, batched: np.transpose(values[0], (0,) + _shifted(node.param)),
+    llvm=lambda k, node, x: x.view(
+        x.offset, [x.strides[p] for p in node.param], node.shape))
 
 
 def _broadcast_shape(shapes: tuple[Shape], shape: Shape) -> Shape:
@@ -399,7 +426,8 @@ BROADCAST_TO = _structural(
     lambda node, texts: (f"broadcast_to({texts[0][0]}, {_tuple_text(node.shape)})", _ATOM),
     _collapsing("broadcast_to", lambda x, shape: broadcast_to(x, shape)),
     names=lambda args, shape, out: b.align_names("broadcast_to", [args[0]], len(out)),
-    batch=_broadcast_batch)
+    batch=_broadcast_batch,
+    llvm=lambda k, node, x: x.broadcast(node.shape))
 
 
 # -- basic indexing and its transpose --------------------------------------------------------
@@ -512,7 +540,8 @@ GETITEM = _structural(
       lambda g, node, i: b.apply("scatter", g, param=(node.param, node.args[0].shape))),),
     lambda node, texts: (f"{_postfix(texts[0])}[{_format_index(node.param, node.args[0].shape)}]",
                          _ATOM), names=_index_names,
-    batch=lambda node, values, batched: values[0][(slice(None),) + numpy_index(node.param)])
+    batch=lambda node, values, batched: values[0][(slice(None),) + numpy_index(node.param)],
+    llvm=lambda k, node, x: _index_access(x, node.param))
 
 
 def _scatter_shape(shapes: tuple[Shape], param: tuple) -> Shape:
@@ -532,7 +561,9 @@ SCATTER = _structural(
                          _ATOM),
     batch=lambda node, values, batched: _on(
         "scatter", values[0], ((("slice", 0, values[0].shape[0], 1),) + node.param[0],
-                               (values[0].shape[0],) + node.param[1])))
+                               (values[0].shape[0],) + node.param[1])),
+    llvm=lambda k, node, g: k.scatter(
+        node, g, lambda out: _index_access(out, node.param[0])))
 
 
 # -- max / min reductions -------------------------------------------------------------------
@@ -560,7 +591,9 @@ def _extreme(name: str, function: Any) -> Primitive:
         ((lambda t, node, i: reduce_sum(b.multiply(t, _extreme_weights(node)), node.param),
           lambda g, node, i: b.multiply(_sum_vjp(g, node, i), _extreme_weights(node))),),
         _format_reduction, lambda x, axes: x if not axes else None, Flags.NONE,
-        _reduced_names, batch=_reduction_batch(function))
+        _reduced_names, batch=_reduction_batch(function),
+        llvm=lambda k, node, x: k.reduce(node, x, node.param, "maximum" if name == "max"
+                                         else "minimum"))
 
 
 MAX = _extreme("max", np.max)
@@ -598,7 +631,8 @@ CONCATENATE = _structural(
                          f"axis={node.param})", _ATOM),
     lambda *args: args[0] if len(args) == 2 else None,
     names=lambda args, axis, shape: b.align_names("concatenate", list(args), len(shape)),
-    batch=_concatenate_batch)
+    batch=_concatenate_batch,
+    llvm=lambda k, node, *parts: k.concatenate(node, parts, node.param))
 
 
 # -- einsum ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import ctypes
 import ctypes.util
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import llvmlite.binding as llvm
 import numpy as np
@@ -122,3 +123,34 @@ def clear_cache() -> None:
 
 def cache_size() -> int:
     return len(_cache)
+
+
+_function_cache: dict[tuple[str, int, str], tuple[Any, int, float]] = {}
+
+
+def compile_function(text: str, opt_level: int, name: str) -> tuple[int, float, bool]:
+    """(address of ``name``, compile seconds, cache hit) for a module of IR ``text``
+    (the engine that owns the code is kept in a process-wide cache)."""
+    import time
+
+    key = (text, opt_level, name)
+    with _lock:
+        hit = _function_cache.get(key)
+        if hit is not None:
+            return hit[1], hit[2], True
+        start = time.perf_counter()
+        tm = target_machine(opt_level)
+        module = llvm.parse_assembly(text)
+        module.verify()
+        if opt_level > 0:
+            tuning = llvm.create_pipeline_tuning_options(speed_level=opt_level)
+            tuning.loop_vectorization = True
+            tuning.slp_vectorization = True
+            builder = llvm.create_pass_builder(tm, tuning)
+            builder.getModulePassManager().run(module, builder)
+        engine = llvm.create_mcjit_compiler(module, tm)
+        engine.finalize_object()
+        address = engine.get_function_address(name)
+        seconds = time.perf_counter() - start
+        _function_cache[key] = (engine, address, seconds)
+        return address, seconds, False

@@ -1,0 +1,551 @@
+"""Tensor DAG -> one LLVM function of loop nests (DESIGN §6, kernels).
+
+``void run(double** buffers)``: ``buffers`` holds, in the order of
+:attr:`LoopProgram.buffers`, the inputs, array constants, outputs and intermediate
+buffers. Shapes are static, so every loop bound and stride is a constant LLVM sees.
+
+How the DAG becomes loops:
+
+- **Fusion.** An elementwise node with one consumer that is an elementwise node of the
+  same shape, or the reduction that reads it, is computed inside its consumer's loop:
+  a chain ``100*(x[1:] - x[:-1]**2)**2 + ...`` summed is one loop with no temporaries.
+  Every other node that is not a view is *materialized* into a buffer.
+- **Views** (transpose, broadcast, basic slicing, reshape of a contiguous value) are
+  index arithmetic: an :class:`Access` (buffer, offset, strides) over the view's own
+  shape, composed by the entry's lowering (``Primitive.llvm(k, node, access)``).
+- **Reductions** loop over the operand in memory order and add into the output; when
+  the innermost axis is reduced it is summed in registers, in blocks of
+  ``SUM_BLOCK`` (blocked summation: the error grows with n / SUM_BLOCK + SUM_BLOCK, not
+  with n).
+- **Contractions** call BLAS ``dgemm`` (scipy's, see blas.py), or, when small, a
+  generated loop nest (a reduction of a product over (m, n, k)).
+
+Loop counters and accumulators are stack slots; LLVM's SROA/mem2reg promotes them to
+registers and the loop passes vectorize the inner loops.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from ...core.expr import ARRAY, CONSTANT, SYMBOL, Expr
+from ...core.registry import PRIMITIVES
+from ...core.traverse import topo_order
+from ...errors import HybridadError
+from .emitter import Emitter, double
+
+SUM_BLOCK = 256
+# a contraction with at most this many multiply-adds runs as a generated loop nest
+SMALL_CONTRACTION = 4096
+REDUCTIONS = {"sum": "add", "max": "maximum", "min": "minimum"}
+
+
+class NotLowerable(HybridadError):
+    """A node the loop backend has no lowering for (the caller falls back to a tape)."""
+
+
+def c_strides(shape: Sequence[int]) -> tuple[int, ...]:
+    """Row-major strides in elements."""
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return tuple(reversed(strides))
+
+
+@dataclass(frozen=True)
+class Access:
+    """Where the elements of a value of ``shape`` live: element ``i`` is at
+    ``buffers[buffer][offset + sum(i_d * strides[d])]``."""
+
+    buffer: int
+    offset: int
+    strides: tuple[int, ...]
+    shape: tuple[int, ...]
+
+    def view(self, offset: int, strides: Sequence[int], shape: Sequence[int]) -> "Access":
+        return Access(self.buffer, offset, tuple(strides), tuple(shape))
+
+    def reshaped(self, shape: Sequence[int]) -> "Access":
+        """A contiguous value read with another shape (row-major order kept)."""
+        if not self.contiguous:
+            raise ValueError("only a contiguous access can be reshaped")
+        return Access(self.buffer, self.offset, c_strides(shape), tuple(shape))
+
+    @property
+    def contiguous(self) -> bool:
+        return all(s == c or n == 1 for s, c, n in
+                   zip(self.strides, c_strides(self.shape), self.shape))
+
+    def broadcast(self, shape: Sequence[int]) -> "Access":
+        """This value read over a loop of ``shape`` (numpy broadcasting from the right:
+        missing and size-1 dimensions get stride 0)."""
+        lead = len(shape) - len(self.shape)
+        strides = (0,) * lead + tuple(0 if n == 1 else s for s, n in
+                                      zip(self.strides, self.shape))
+        return Access(self.buffer, self.offset, strides, tuple(shape))
+
+
+@dataclass
+class Buffer:
+    """One pointer of the table: an input, a constant array, an output or scratch."""
+
+    kind: str          # "input" | "constant" | "output" | "scratch"
+    index: int         # input / output number, or scratch size (elements)
+    value: Any = None  # the constant's array
+
+
+class LoopProgram:
+    """The plan and LLVM IR text of one tensor kernel."""
+
+    def __init__(self, outputs: Sequence[Expr], inputs: Sequence[Expr], blas: Any = None):
+        self.outputs, self.inputs = list(outputs), list(inputs)
+        self.blas = blas                       # blas.Blas or None (loops only)
+        self.buffers: list[Buffer] = []
+        self.access: dict[Expr, Access] = {}
+        self.e = Emitter(fastmath=False)
+        self.body: list[str] = []              # lines after the entry block's allocas
+        self.allocas: list[str] = []
+        self._labels = 0
+        self._open: list[tuple[int, str, str]] = []
+        self._plan()
+
+    # -- planning ------------------------------------------------------------------------
+    def _plan(self) -> None:
+        order = topo_order(self.outputs)
+        consumers: dict[Expr, list[Expr]] = {n: [] for n in order}
+        for node in order:
+            for a in node.args:
+                consumers[a].append(node)
+        roots = set(self.outputs)
+        self.fused = {n for n in order if self._fusable(n, consumers[n], roots)}
+        for k, symbol in enumerate(self.inputs):
+            self.access[symbol] = self._new_buffer(Buffer("input", k), symbol.shape)
+        for k, root in enumerate(self.outputs):
+            if root not in self.access:          # an input returned as it is: copied
+                self.access.setdefault(root, self._new_buffer(Buffer("output", k),
+                                                              root.shape))
+        self.output_access = {}
+        for node in order:
+            self._lower(node, roots)
+
+    def _fusable(self, node: Expr, users: list[Expr], roots: set[Expr]) -> bool:
+        if node in roots or len(users) != 1 or not self._elementwise(node):
+            return False
+        user = users[0]
+        if self._elementwise(user):
+            return user.shape == node.shape
+        return user.op in REDUCTIONS
+
+    @staticmethod
+    def _elementwise(node: Expr) -> bool:
+        return node.op not in (SYMBOL, CONSTANT, ARRAY) and not PRIMITIVES[node.op].structural
+
+    def _new_buffer(self, buffer: Buffer, shape: tuple[int, ...]) -> Access:
+        self.buffers.append(buffer)
+        return Access(len(self.buffers) - 1, 0, c_strides(shape), tuple(shape))
+
+    def _result(self, node: Expr, roots: set[Expr]) -> Access:
+        """The buffer a materialized node is written to (its output's, for a root)."""
+        if node in roots:
+            k = self.outputs.index(node)
+            existing = self.access.get(node)
+            if existing is not None and self.buffers[existing.buffer].kind == "output":
+                return existing
+            return self._new_buffer(Buffer("output", k), node.shape)
+        return self._new_buffer(Buffer("scratch", max(node.size, 1)), node.shape)
+
+    def _lower(self, node: Expr, roots: set[Expr]) -> None:
+        if node.op == SYMBOL:
+            if node not in self.access:
+                raise HybridadError(f"the kernel's outputs use {node.param}, which is not "
+                                    f"an input")
+            if node in roots:
+                self._copy(self.access[node], self._result(node, roots))
+            return
+        if node.op == CONSTANT:
+            if node in roots:
+                self._fill(self._result(node, roots), double(node.param))
+            return
+        if node.op == ARRAY:
+            self.access[node] = self._new_buffer(Buffer("constant", 0, node.param), node.shape)
+            if node in roots:
+                self._copy(self.access[node], self._result(node, roots))
+            return
+        if node in self.fused:
+            return
+        prim = PRIMITIVES[node.op]
+        if not prim.structural:
+            target = self._result(node, roots)
+            self._elementwise_loop(node, target)
+            self.access[node] = target
+            return
+        if prim.llvm is None:
+            raise NotLowerable(f"the tensor operation {node.op!r} has no loop lowering")
+        args = [self.operand(a) if a not in self.fused else a for a in node.args]
+        view = prim.llvm(self, node, *args)
+        if view is not None:                 # a view: index arithmetic, no loop
+            self.access[node] = view
+            if node in roots:
+                self._copy(view, self._result(node, roots))
+        elif node not in self.access:
+            raise HybridadError(f"the lowering of {node.op!r} produced no value")
+
+    def operand(self, node: Expr) -> Access:
+        """A materialized or view node's access."""
+        if node.op == CONSTANT:
+            target = self._new_buffer(Buffer("scratch", 1), ())
+            self._fill(target, double(node.param))
+            self.access[node] = target
+        return self.access[node]
+
+    # -- the lowering vocabulary (used by the registry's structural entries) --------------
+    def contiguous(self, access: Access) -> Access:
+        """``access`` itself when row-major contiguous, else a contiguous copy."""
+        if access.contiguous:
+            return access
+        copy = self._new_buffer(Buffer("scratch", max(math.prod(access.shape), 1)),
+                                access.shape)
+        self._copy(access, copy)
+        return copy
+
+    def materialize(self, node: Expr, roots: set[Expr] | None = None) -> Access:
+        target = self._result(node, set(self.outputs))
+        self.access[node] = target
+        return target
+
+    def reduce(self, node: Expr, operand: Any, axes: tuple[int, ...], combine: str) -> None:
+        """``node`` = the reduction ``combine`` ("add", "maximum", "minimum") of
+        ``operand`` (an Access, or a fused elementwise node) over ``axes``."""
+        target = self.materialize(node)
+        shape = operand.shape
+        kept = [d for d in range(len(shape)) if d not in axes]
+        out_strides = [0] * len(shape)
+        for d, s in zip(kept, target.strides):
+            out_strides[d] = s
+        out = target.view(target.offset, out_strides, shape)
+        self._fill(target, _identity(combine))
+        self._nest(shape, [out] + self._leaves(operand, shape),
+                   lambda index: self._value_at(operand, index, shape), out, combine)
+
+    def matmul(self, node: Expr, a: Access, b: Access) -> None:
+        """``node = a @ b`` for operands of at most two dimensions: BLAS dgemm, or a
+        generated loop nest when small (or when no BLAS is available)."""
+        if a.shape and len(a.shape) > 2 or len(b.shape) > 2:
+            raise NotLowerable("matmul of operands with batch dimensions")
+        target = self.materialize(node)
+        m = a.shape[0] if len(a.shape) == 2 else 1
+        k = a.shape[-1]
+        n = b.shape[1] if len(b.shape) == 2 else 1
+        a2 = a.view(a.offset, a.strides if len(a.shape) == 2 else (0,) + a.strides, (m, k))
+        b2 = b.view(b.offset, b.strides if len(b.shape) == 2 else b.strides + (0,), (k, n))
+        c2 = target.view(target.offset, (n, 1), (m, n))
+        if self.blas is None or m * n * k <= SMALL_CONTRACTION or 0 in (m, n, k):
+            self._fill(target, double(0.0))
+            # C[i, j] += A[i, p] * B[p, j] over the loop (i, j, p)
+            left = a2.view(a2.offset, (a2.strides[0], 0, a2.strides[1]), (m, n, k))
+            right = b2.view(b2.offset, (0, b2.strides[1], b2.strides[0]), (m, n, k))
+            out = c2.view(c2.offset, (n, 1, 0), (m, n, k))
+
+            def product(index: list[str]) -> str:
+                return self.e.mul(self._load(left, index), self._load(right, index))
+
+            self._nest((m, n, k), [out, left, right], product, out, "add")
+            return
+        self._dgemm(self._blas_operand(a2), self._blas_operand(b2), c2, m, n, k)
+
+    def concatenate(self, node: Expr, parts: Sequence[Access], axis: int) -> None:
+        target = self.materialize(node)
+        start = 0
+        for part in parts:
+            offset = target.offset + start * target.strides[axis]
+            self._copy(part, target.view(offset, target.strides, part.shape))
+            start += part.shape[axis]
+
+    def scatter(self, node: Expr, value: Access, place: Callable[[Access], Access]) -> None:
+        """``node`` = zeros with ``value`` written into the view ``place(result)``."""
+        target = self.materialize(node)
+        self._fill(target, double(0.0))
+        self._copy(value, place(target))
+
+    # -- loop nests ------------------------------------------------------------------------
+    def _elementwise_loop(self, node: Expr, target: Access) -> None:
+        self._nest(node.shape, [target] + self._leaves(node, node.shape),
+                   lambda index: self._value_at(node, index, node.shape), target, None)
+
+    def _leaves(self, operand: Any, shape: tuple[int, ...]) -> list[Access]:
+        """The accesses a fused computation of ``operand`` reads, over a loop of
+        ``shape`` (so that loop dimensions merge only where every one of them allows)."""
+        if isinstance(operand, Access):
+            return [operand.broadcast(shape)]
+        leaves = []
+        for n in self._fused_order(operand):
+            for a in n.args:
+                if a not in self.fused and a.op != CONSTANT:
+                    leaves.append(self.operand(a).broadcast(shape))
+        return leaves
+
+    def _copy(self, source: Access, target: Access) -> None:
+        self._nest(target.shape, [target, source],
+                   lambda index: self._load(source, index), target, None)
+
+    def _fill(self, target: Access, value: str) -> None:
+        self._nest(target.shape, [target], lambda index: value, target, None)
+
+    def _value_at(self, operand: Any, index: list[str], shape: tuple[int, ...]) -> str:
+        """The value of ``operand`` (an Access, or a fused node) at loop ``index``."""
+        if isinstance(operand, Access):
+            return self._load(operand.broadcast(shape), index)
+        nodes = self._fused_order(operand)
+        value: dict[Expr, str] = {}
+        for n in nodes:
+            args = []
+            for a in n.args:
+                if a in value:
+                    args.append(value[a])
+                elif a.op == CONSTANT:
+                    args.append(double(a.param))
+                else:
+                    args.append(self._load(self.operand(a).broadcast(shape), index))
+            lower = PRIMITIVES[n.op].llvm
+            if lower is None:
+                raise NotLowerable(f"the primitive {n.op!r} has no LLVM lowering")
+            value[n] = lower(self.e, *args)
+        return value[operand]
+
+    def _fused_order(self, root: Expr) -> list[Expr]:
+        """``root`` and the fused nodes it computes, children first (iteratively)."""
+        order: list[Expr] = []
+        stack: list[tuple[Expr, bool]] = [(root, False)]
+        seen: set[Expr] = set()
+        while stack:
+            node, expanded = stack.pop()
+            if expanded:
+                order.append(node)
+                continue
+            if node in seen:
+                continue
+            seen.add(node)
+            stack.append((node, True))
+            stack.extend((a, False) for a in reversed(node.args)
+                         if a in self.fused and a not in seen)
+        return order
+
+    def _nest(self, shape: Sequence[int], accesses: list[Access],
+              value: Callable[[list[str]], str], target: Access, combine: str | None) -> None:
+        """Loops over ``shape`` (adjacent dimensions merged where every access allows)
+        storing ``value(index)`` at ``target`` (or combining into it)."""
+        shape = tuple(shape)
+        if 0 in shape:
+            return
+        dims = _merged_dims(shape, [a.broadcast(shape) for a in accesses])
+        shape = tuple(math.prod(shape[d] for d in group) for group in dims)
+
+        def remap(index: list[str]) -> list[str]:
+            return self._unmerge(index, dims)
+
+        n_dims = len(shape)
+        reduce_inner = (combine is not None and n_dims > 0 and
+                        target.broadcast(tuple(target.shape)).strides[dims[-1][-1]] == 0)
+        e = self.e
+        indices: list[str] = []
+        for d in range(n_dims - (1 if reduce_inner else 0)):
+            indices.append(self._open_loop(shape[d]))
+        if reduce_inner:
+            total = self._accumulate_inner(shape[-1], combine,
+                                           lambda i: value(remap(indices + [i])))
+            address = self._address(target, remap(indices + ["0"]))
+            old = e.emit(f"load double, double* {address}")
+            self.e.lines.append(f"  store double {self._combine(combine, old, total)}, "
+                                f"double* {address}")
+        else:
+            result = value(remap(indices))
+            address = self._address(target, remap(indices))
+            if combine is not None:
+                old = e.emit(f"load double, double* {address}")
+                result = self._combine(combine, old, result)
+            self.e.lines.append(f"  store double {result}, double* {address}")
+        for _ in range(len(indices)):
+            self._close_loop()
+
+    @staticmethod
+    def _unmerge(index: list[str], dims: list[list[int]]) -> list[str]:
+        """Loop indices over merged dimensions back to one index per original dimension
+        (a merged group is addressed through its innermost dimension's stride, which the
+        merge made valid for every access)."""
+        out: list[str] = []
+        for i, group in zip(index, dims):
+            out.extend(["0"] * (len(group) - 1))
+            out.append(i)
+        return out
+
+    def _combine(self, combine: str, old: str, new: str) -> str:
+        if combine == "add":
+            return self.e.add(old, new)
+        return PRIMITIVES[combine].llvm(self.e, old, new)
+
+    def _accumulate_inner(self, n: int, combine: str, value: Callable[[str], str]) -> str:
+        """The innermost reduced loop in registers, blocked on two levels: blocks of
+        SUM_BLOCK elements summed on their own, SUM_BLOCK blocks into a super-block sum,
+        super-blocks into the total (error ~ (2 SUM_BLOCK + n / SUM_BLOCK**2) eps, close
+        to numpy's pairwise summation, at the speed of a vectorized loop)."""
+        e = self.e
+        total = self._slot(_identity(combine))
+        outer = self._open_loop(-(-n // SUM_BLOCK ** 2))
+        middle = self._slot(_identity(combine))
+        e.lines.append(f"  store double {_identity(combine)}, double* {middle}")
+        outer_start = e.emit(f"mul i64 {outer}, {SUM_BLOCK ** 2}")
+        blocks = self._bounded(e.emit(f"sub i64 {n + SUM_BLOCK - 1}, {outer_start}"),
+                               SUM_BLOCK ** 2, divide=SUM_BLOCK)
+        block = self._open_loop(blocks)
+        partial = self._slot(None)
+        e.lines.append(f"  store double {_identity(combine)}, double* {partial}")
+        start = e.emit(f"add i64 {outer_start}, {e.emit(f'mul i64 {block}, {SUM_BLOCK}')}")
+        length = self._bounded(e.emit(f"sub i64 {n}, {start}"), SUM_BLOCK)
+        j = self._open_loop(length)
+        i = e.emit(f"add i64 {start}, {j}")
+        old = e.emit(f"load double, double* {partial}")
+        new = value(i)
+        if combine == "add":           # reassociation inside a block lets LLVM vectorize
+            combined = e.emit(f"fadd reassoc double {old}, {new}")
+        else:
+            combined = self._combine(combine, old, new)
+        e.lines.append(f"  store double {combined}, double* {partial}")
+        self._close_loop()
+        self._combine_into(combine, middle, partial)
+        self._close_loop()
+        self._combine_into(combine, total, middle)
+        self._close_loop()
+        return e.emit(f"load double, double* {total}")
+
+    def _bounded(self, rest: str, limit: int, divide: int = 1) -> str:
+        """min(rest, limit) // divide, as i64."""
+        e = self.e
+        short = e.emit(f"icmp slt i64 {rest}, {limit}")
+        bounded = e.emit(f"select i1 {short}, i64 {rest}, i64 {limit}")
+        return bounded if divide == 1 else e.emit(f"sdiv i64 {bounded}, {divide}")
+
+    def _combine_into(self, combine: str, target: str, source: str) -> None:
+        old = self.e.emit(f"load double, double* {target}")
+        new = self.e.emit(f"load double, double* {source}")
+        self.e.lines.append(f"  store double {self._combine(combine, old, new)}, "
+                            f"double* {target}")
+
+    def _slot(self, initial: str | None) -> str:
+        name = f"%slot{len(self.allocas)}"
+        self.allocas.append(f"  {name} = alloca double")
+        if initial is not None:
+            self.e.lines.append(f"  store double {initial}, double* {name}")
+        return name
+
+    def _open_loop(self, count: Any) -> str:
+        """Open ``for i in range(count)`` (count an int or an i64 value); returns i."""
+        e = self.e
+        k = self._labels
+        self._labels += 1
+        counter = f"%i{k}.slot"
+        self.allocas.append(f"  {counter} = alloca i64")
+        e.lines.append(f"  store i64 0, i64* {counter}")
+        e.lines.append(f"  br label %L{k}.head")
+        e.lines.append(f"L{k}.head:")
+        i = e.emit(f"load i64, i64* {counter}")
+        more = e.emit(f"icmp slt i64 {i}, {count}")
+        e.lines.append(f"  br i1 {more}, label %L{k}.body, label %L{k}.exit")
+        e.lines.append(f"L{k}.body:")
+        self._open.append((k, counter, i))
+        return i
+
+    def _close_loop(self) -> None:
+        e = self.e
+        k, counter, i = self._open.pop()
+        following = e.emit(f"add i64 {i}, 1")
+        e.lines.append(f"  store i64 {following}, i64* {counter}")
+        e.lines.append(f"  br label %L{k}.head")
+        e.lines.append(f"L{k}.exit:")
+
+    def _address(self, access: Access, index: list[str]) -> str:
+        e = self.e
+        position = str(access.offset)
+        for i, stride in zip(index, access.strides):
+            if stride == 0 or i == "0":
+                continue
+            term = i if stride == 1 else e.emit(f"mul i64 {i}, {stride}")
+            position = e.emit(f"add i64 {position}, {term}")
+        return e.emit(f"getelementptr double, double* %b{access.buffer}, i64 {position}")
+
+    def _load(self, access: Access, index: list[str]) -> str:
+        return self.e.emit(f"load double, double* {self._address(access, index)}")
+
+    # -- BLAS --------------------------------------------------------------------------------
+    def _blas_operand(self, a: Access) -> tuple[Access, str, int]:
+        """(access, trans, leading dimension) of an (r, c) operand as column-major BLAS
+        sees it: row-major storage is the transpose ('N' on the swapped product)."""
+        rows, cols = a.shape
+        if (a.strides[1] == 1 or cols == 1) and a.strides[0] >= max(cols, 1):
+            return a, "N", max(a.strides[0], cols, 1)
+        if (a.strides[0] == 1 or rows == 1) and a.strides[1] >= max(rows, 1):
+            return a, "T", max(a.strides[1], rows, 1)
+        copy = self.contiguous(a.view(a.offset, a.strides, a.shape))
+        return copy, "N", max(cols, 1)
+
+    def _dgemm(self, a: tuple, b: tuple, c: Access, m: int, n: int, k: int) -> None:
+        """C (m, n), row-major, = A @ B: column-major dgemm computes C^T = B^T A^T."""
+        (a_access, a_trans, lda), (b_access, b_trans, ldb) = a, b
+        e = self.e
+        symbol = self.blas.declare(e)
+        ints = {}
+        for name, v in (("m", n), ("n", m), ("k", k), ("lda", ldb), ("ldb", lda),
+                        ("ldc", n)):
+            slot = f"%blas{len(self.allocas)}"
+            self.allocas.append(f"  {slot} = alloca i32")
+            e.lines.append(f"  store i32 {v}, i32* {slot}")
+            ints[name] = slot
+        chars = {}
+        for name, v in (("ta", b_trans), ("tb", a_trans)):
+            slot = f"%blas{len(self.allocas)}"
+            self.allocas.append(f"  {slot} = alloca i8")
+            e.lines.append(f"  store i8 {ord(v)}, i8* {slot}")
+            chars[name] = slot
+        alpha, beta = self._slot(double(1.0)), self._slot(double(0.0))
+        pa = self._address(b_access, ["0", "0"])
+        pb = self._address(a_access, ["0", "0"])
+        pc = self._address(c, ["0", "0"])
+        e.lines.append(
+            f"  call void @{symbol}(i8* {chars['ta']}, i8* {chars['tb']}, i32* {ints['m']}, "
+            f"i32* {ints['n']}, i32* {ints['k']}, double* {alpha}, double* {pa}, "
+            f"i32* {ints['lda']}, double* {pb}, i32* {ints['ldb']}, double* {beta}, "
+            f"double* {pc}, i32* {ints['ldc']})")
+
+    # -- the module ------------------------------------------------------------------------
+    def ir(self) -> str:
+        loads = []
+        for k in range(len(self.buffers)):
+            loads.append(f"  %p{k} = getelementptr double*, double** %buffers, i64 {k}")
+            loads.append(f"  %b{k} = load double*, double** %p{k}")
+        declarations = "\n".join(self.e.declarations.values())
+        body = "\n".join(self.e.lines)
+        return (f"{declarations}\n\ndefine void @run(double** noalias %buffers) nounwind {{\n"
+                f"entry:\n" + "\n".join(self.allocas) + "\n" + "\n".join(loads) +
+                f"\n{body}\n  ret void\n}}\n")
+
+
+def _identity(combine: str) -> str:
+    """The starting value of a reduction."""
+    return double({"add": 0.0, "maximum": -math.inf, "minimum": math.inf}[combine])
+
+
+def _merged_dims(shape: tuple[int, ...], accesses: list[Access]) -> list[list[int]]:
+    """Groups of adjacent dimensions that every access walks as one (row-major order):
+    d and d+1 merge when each access has stride[d] == stride[d+1] * shape[d+1]."""
+    groups: list[list[int]] = []
+    for d in range(len(shape)):
+        if groups and all(a.strides[groups[-1][-1]] == a.strides[d] * shape[d]
+                          for a in accesses):
+            groups[-1].append(d)
+        else:
+            groups.append([d])
+    return groups
+
+

@@ -1,0 +1,188 @@
+"""Compiled tensor kernels (loop nests, BLAS contractions) against numpy evaluation of
+the same DAG: every lowering on random shapes (empty and size-1 dimensions, views,
+special values), random programs with their gradients, BLAS == loops, bad input."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hybridad as hd
+from hybridad.backend.tensor_kernel import NotLowerable, TensorKernel, lowerable
+
+A = hd.tensor("tk_A", (3, 4))
+B = hd.tensor("tk_B", (4, 5))
+v = hd.tensor("tk_v", (4,))
+E = hd.tensor("tk_E", (0, 4))
+ALL = [A, B, v, E]
+
+CASES = {
+    "elementwise chain": lambda: hd.sin(A) * 2.0 + hd.exp(-A * A) / (1.0 + A ** 2),
+    "broadcast row": lambda: A * v + 1.0,
+    "broadcast column": lambda: A - hd.sum(A, axis=1, keepdims=True),
+    "transpose": lambda: A.T * 3.0,
+    "transpose output": lambda: B.T,
+    "slices with steps": lambda: A[::2, 1::2] - A[:, ::-1][1:, :2],
+    "index and None": lambda: A[1, None, :] * A[None, 2],
+    "reshape": lambda: hd.reshape(A, (2, 6)) * 2.0,
+    "reshape of a view": lambda: hd.reshape(A.T, (12,)),
+    "sum all": lambda: hd.sum(hd.tanh(A)),
+    "sum axis 0": lambda: hd.sum(A * A, axis=0),
+    "sum axis 1": lambda: hd.sum(A, axis=1),
+    "mean": lambda: hd.mean(A),
+    "max axis 1": lambda: hd.max(A, axis=1),
+    "min all": lambda: hd.min(A),
+    "logsumexp": lambda: hd.logsumexp(A, axis=1),
+    "softmax": lambda: hd.softmax(A, axis=-1),
+    "matmul": lambda: A @ B,
+    "matmul transposed": lambda: B.T @ A.T,
+    "matrix vector": lambda: A @ v,
+    "vector matrix": lambda: v @ B,
+    "dot": lambda: v @ v,
+    "matmul of expressions": lambda: hd.relu(A @ B + 1.0) @ B.T,
+    "concatenate": lambda: hd.concatenate([A, A[:, :2] * 2.0], axis=1),
+    "stack": lambda: hd.stack([v, v * 2.0]),
+    "where": lambda: hd.where(A > 0, A, 0.1 * A),
+    "scatter (gradient of a slice)": lambda: hd.gradient(hd.sum(A[1:, ::2] ** 2), A),
+    "empty": lambda: hd.exp(E) * 2.0,
+    "sum of empty": lambda: hd.sum(E, axis=0),
+    "input as output": lambda: A,
+    "constant output": lambda: hd.constant(np.arange(3.0)),
+}
+
+
+def values(rng):
+    return [rng.normal(size=s.shape) for s in ALL]
+
+
+def reference(expr, arrays):
+    return hd.evaluate(expr, dict(zip(ALL, arrays)))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_lowering_matches_numpy(name):
+    expr = CASES[name]()
+    kernel = TensorKernel([expr], ALL)
+    rng = np.random.default_rng(len(name))
+    arrays = values(rng)
+    (got,) = kernel(*arrays)
+    assert got.shape == expr.shape
+    np.testing.assert_allclose(got, reference(expr, arrays), rtol=1e-13, atol=1e-13)
+
+
+def test_non_contiguous_and_negative_stride_inputs_are_converted():
+    kernel = TensorKernel([A @ B, hd.sum(A, axis=0)], ALL)
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(6, 8))
+    a = big[::2, ::-2]                        # negative strides, not contiguous
+    b = np.asfortranarray(rng.normal(size=(4, 5)))
+    got = kernel(a, b, np.ones(4), np.zeros((0, 4)))
+    np.testing.assert_allclose(got[0], a @ b, rtol=1e-13)
+    np.testing.assert_allclose(got[1], a.sum(axis=0), rtol=1e-13)
+
+
+def test_special_values_propagate_as_numpy():
+    expr = [hd.max(A, axis=1), hd.sum(A, axis=0), hd.relu(A), hd.exp(A)]
+    kernel = TensorKernel(expr, ALL)
+    a = np.array([[np.nan, 1.0, 2.0, 3.0], [np.inf, -np.inf, 0.0, 1.0],
+                  [-0.0, 1e308, 1e308, -1.0]])
+    arrays = [a, np.ones((4, 5)), np.ones(4), np.zeros((0, 4))]
+    with np.errstate(all="ignore"):
+        for got, e in zip(kernel(*arrays), expr):
+            np.testing.assert_array_equal(got, reference(e, arrays))
+
+
+def test_blas_and_loop_contractions_agree():
+    X, W = hd.tensor("tk_bl_X", (40, 70)), hd.tensor("tk_bl_W", (70, 30))
+    exprs = [X @ W, W.T @ X.T, (X @ W).T @ X, hd.sum(X @ W, axis=0)]
+    rng = np.random.default_rng(3)
+    x, w = rng.normal(size=(40, 70)), rng.normal(size=(70, 30))
+    with_blas = TensorKernel(exprs, [X, W])(x, w)
+    loops = TensorKernel(exprs, [X, W], blas=False)(x, w)
+    for a, b, e in zip(with_blas, loops, exprs):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a, hd.evaluate(e, {X: x, W: w}), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 255, 257, 65537, 10**6])
+def test_sums_are_as_accurate_as_numpys_pairwise_summation(n):
+    x = hd.tensor(f"tk_big_x{n}", (n,))
+    kernel = TensorKernel([hd.sum(x), hd.mean(x * x), hd.max(x)], [x])
+    values = np.random.default_rng(n).uniform(0.0, 1.0, n) + 1e4
+    total, mean_square, largest = kernel(values)
+    exact = float(np.sum(values.astype(np.longdouble)))
+    numpy_error = abs(float(np.sum(values)) - exact)
+    assert abs(total - exact) <= 8 * max(numpy_error, np.finfo(float).eps * exact)
+    np.testing.assert_allclose(mean_square, np.mean(values * values), rtol=1e-14)
+    assert largest == values.max()
+
+
+def test_out_writes_in_place_and_checks_shapes():
+    kernel = TensorKernel([A @ B, hd.sum(A)], ALL)
+    rng = np.random.default_rng(4)
+    arrays = values(rng)
+    product, total = np.empty((3, 5)), np.empty(())
+    got = kernel(*arrays, out=(product, total))
+    assert got[0] is product and got[1] is total
+    np.testing.assert_allclose(product, arrays[0] @ arrays[1], rtol=1e-13)
+    with pytest.raises(hd.ShapeError, match=r"shape \(3, 5\)"):
+        kernel(*arrays, out=(np.empty((5, 3)), total))
+
+
+def test_bad_arguments_name_expected_and_given_shapes():
+    kernel = TensorKernel([A @ B], ALL)
+    with pytest.raises(hd.ShapeError, match=r"tk_A must have shape \(3, 4\), got \(4, 3\)"):
+        kernel(np.ones((4, 3)), np.ones((4, 5)), np.ones(4), np.zeros((0, 4)))
+    with pytest.raises(TypeError, match="expected 4 arguments"):
+        kernel(np.ones((3, 4)))
+
+
+def test_operations_without_a_loop_lowering_are_reported():
+    gathered = hd.take(v, [0, 0, 2])
+    assert not lowerable([gathered], ALL)
+    with pytest.raises(NotLowerable, match="take"):
+        TensorKernel([gathered], ALL)
+
+
+UNARY = [hd.sin, hd.tanh, lambda u: hd.exp(0.3 * u), lambda u: u * u, hd.sigmoid, hd.relu]
+STRUCTURAL = [
+    lambda u: u @ B[:, :4].T if u.shape == (3, 4) else u,
+    lambda u: hd.broadcast_to(hd.sum(u, axis=0), u.shape),
+    lambda u: hd.broadcast_to(hd.max(u, axis=1, keepdims=True), u.shape),
+    lambda u: hd.reshape(hd.reshape(u, (12,))[::-1], u.shape),
+    lambda u: hd.concatenate([u[:, 2:], u[:, :2]], axis=1),
+    lambda u: hd.softmax(u, axis=1),
+    lambda u: u.T.reshape(u.shape),
+]
+
+
+@st.composite
+def programs(draw):
+    nodes = [A, A * 0.5 + 0.25]
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["unary", "binary", "structural"]))
+        a = draw(st.sampled_from(nodes))
+        if kind == "unary":
+            nodes.append(draw(st.sampled_from(UNARY))(a))
+        elif kind == "binary":
+            c = draw(st.sampled_from(nodes))
+            nodes.append(a + c if draw(st.booleans()) else a * c)
+        else:
+            nodes.append(draw(st.sampled_from(STRUCTURAL))(a))
+    weights = np.linspace(-1, 1, 12).reshape(3, 4)
+    return hd.sum(hd.tanh(nodes[-1]) * weights)
+
+
+@settings(max_examples=25, deadline=None)
+@given(programs(), st.integers(0, 2 ** 31 - 1))
+def test_random_programs_kernel_equals_tape_and_evaluate(loss, seed):
+    from hybridad.tape import TensorTape
+
+    exprs = [loss, hd.gradient(loss, A)]
+    rng = np.random.default_rng(seed)
+    arrays = values(rng)
+    got = TensorKernel(exprs, ALL)(*arrays)
+    taped = TensorTape(exprs, ALL).evaluate(*arrays)
+    for g, t, e in zip(got, taped, exprs):
+        np.testing.assert_allclose(g, t, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(g, reference(e, arrays), rtol=1e-12, atol=1e-12)
