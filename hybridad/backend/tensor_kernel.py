@@ -30,7 +30,7 @@ __all__ = ["TensorKernel", "NotLowerable", "lowerable"]
 def lowerable(outputs: Sequence[Expr], inputs: Sequence[Expr]) -> bool:
     """Whether every node of ``outputs`` has a loop lowering."""
     try:
-        LoopProgram([as_operand(o) for o in outputs], list(inputs), Blas.load())
+        LoopProgram([as_operand(o) for o in outputs], list(inputs), Blas.load)
     except NotLowerable:
         return False
     return True
@@ -50,7 +50,7 @@ class TensorKernel:
         self.inputs = list(inputs)
         unique = list(dict.fromkeys(self.outputs))
         self._slot_of = [unique.index(o) for o in self.outputs]
-        program = LoopProgram(unique, self.inputs, Blas.load() if blas else None)
+        program = LoopProgram(unique, self.inputs, Blas.load if blas else None)
         self.ir = program.ir()
         address, self.compile_seconds, self.cache_hit = compile_function(
             self.ir, opt_level, "run")

@@ -299,12 +299,14 @@ class Traced:
         exprs, symbols = self._tensor_exprs[kind]
         return self._tensor_tape(kind, exprs, symbols).evaluate(*args)
 
-    def _tensor_tape(self, kind: Any, exprs: list[Expr], symbols: list[Expr]) -> TensorTape:
-        """The tensor tape of ``kind``'s expressions (whole-array instructions, buffers
-        freed by liveness), built once."""
-        key = ("tensor tape", kind)
+    def _tensor_tape(self, kind: Any, exprs: list[Expr], symbols: list[Expr]
+                     ) -> "_TensorRunner":
+        """What evaluates ``kind``'s expressions at tensor level, built once: a compiled
+        tensor kernel (backend "llvm", every operation lowerable) or a tensor tape."""
+        key = ("tensor", kind)
         if key not in self._kernels:
-            self._kernels[key] = TensorTape(exprs, symbols)  # type: ignore[assignment]
+            self._kernels[key] = _TensorRunner(exprs, symbols,  # type: ignore[assignment]
+                                               self.backend)
         return self._kernels[key]  # type: ignore[return-value]
 
     def _tensor_flat(self, kind: str, x: np.ndarray) -> np.ndarray:
@@ -338,6 +340,42 @@ class Traced:
             start += size
         parts = [p[()] if p.ndim == 0 else p for p in parts]
         return tuple(parts) if self.is_tuple else parts[0]
+
+
+class _TensorRunner:
+    """Tensor-level evaluation of expressions of tensor symbols: one compiled
+    :class:`~hybridad.backend.tensor_kernel.TensorKernel` call for values of the
+    symbols' shapes (backend "llvm"), the :class:`TensorTape` for batches (a leading
+    axis), for backend "tape", and for operations without a loop lowering."""
+
+    def __init__(self, exprs: list[Expr], symbols: list[Expr], backend: str):
+        self.exprs, self.symbols, self.backend = exprs, symbols, backend
+        self._kernel: Any = None if backend == "llvm" else False
+        self._tape: TensorTape | None = None
+
+    @property
+    def kernel(self) -> Any:
+        """The compiled kernel, or False when the expressions cannot be lowered."""
+        if self._kernel is None:
+            from ..backend.tensor_kernel import NotLowerable, TensorKernel
+
+            try:
+                self._kernel = TensorKernel(self.exprs, self.symbols)
+            except NotLowerable:
+                self._kernel = False
+        return self._kernel
+
+    @property
+    def tape(self) -> TensorTape:
+        if self._tape is None:
+            self._tape = TensorTape(self.exprs, self.symbols)
+        return self._tape
+
+    def evaluate(self, *values: Any) -> list[np.ndarray]:
+        if self.backend == "llvm" and all(np.shape(v) == s.shape for v, s in
+                                          zip(values, self.symbols)) and self.kernel:
+            return self.kernel(*values)
+        return self.tape.evaluate(*values)
 
 
 def _as_tensor(part: Any) -> Expr:

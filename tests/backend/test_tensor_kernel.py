@@ -186,3 +186,25 @@ def test_random_programs_kernel_equals_tape_and_evaluate(loss, seed):
     for g, t, e in zip(got, taped, exprs):
         np.testing.assert_allclose(g, t, rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(g, reference(e, arrays), rtol=1e-12, atol=1e-12)
+
+
+def test_func_runs_large_traces_on_a_compiled_tensor_kernel():
+    from hybridad.func import grad, value_and_grad, vmap
+
+    def rosenbrock(x):
+        return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+    x = np.linspace(-1.0, 1.0, 50_000)               # above the element-level limit
+    compiled, taped = value_and_grad(rosenbrock), value_and_grad(rosenbrock, backend="tape")
+    value, gradient = compiled(x)
+    value_t, gradient_t = taped(x)
+    assert value == pytest.approx(value_t, rel=1e-13)
+    np.testing.assert_allclose(gradient, gradient_t, rtol=1e-13, atol=1e-9)
+    traced = next(iter(compiled.cache.traces.values()))
+    assert not traced.element_level
+    runners = [r for key, r in traced._kernels.items() if key[0] == "tensor"]
+    assert runners and all(isinstance(r.kernel, TensorKernel) for r in runners)
+    # a batch (a leading axis) runs on the tensor tape, with the same numbers
+    rows = np.stack([x, x[::-1]])
+    np.testing.assert_allclose(vmap(grad(rosenbrock))(rows)[1], taped(x[::-1])[1],
+                               rtol=1e-13, atol=1e-9)

@@ -100,9 +100,13 @@ class Buffer:
 class LoopProgram:
     """The plan and LLVM IR text of one tensor kernel."""
 
-    def __init__(self, outputs: Sequence[Expr], inputs: Sequence[Expr], blas: Any = None):
+    def __init__(self, outputs: Sequence[Expr], inputs: Sequence[Expr],
+                 blas: Callable[[], Any] | None = None):
         self.outputs, self.inputs = list(outputs), list(inputs)
-        self.blas = blas                       # blas.Blas or None (loops only)
+        # a loader of blas.Blas (None: loops only), called only for a large contraction,
+        # since importing scipy.linalg costs a fraction of a second
+        self._blas_loader = blas
+        self.blas: Any = None
         self.buffers: list[Buffer] = []
         self.access: dict[Expr, Access] = {}
         self.e = Emitter(fastmath=False)
@@ -242,6 +246,8 @@ class LoopProgram:
         a2 = a.view(a.offset, a.strides if len(a.shape) == 2 else (0,) + a.strides, (m, k))
         b2 = b.view(b.offset, b.strides if len(b.shape) == 2 else b.strides + (0,), (k, n))
         c2 = target.view(target.offset, (n, 1), (m, n))
+        if m * n * k > SMALL_CONTRACTION and self.blas is None and self._blas_loader:
+            self.blas = self._blas_loader()
         if self.blas is None or m * n * k <= SMALL_CONTRACTION or 0 in (m, n, k):
             self._fill(target, double(0.0))
             # C[i, j] += A[i, p] * B[p, j] over the loop (i, j, p)
