@@ -61,6 +61,7 @@ class TensorKernel:
                            if b.kind == "constant" else None for b in program.buffers]
         self._scratch = sum(b.index for b in program.buffers if b.kind == "scratch")
         self.shapes = [s.shape for s in self.inputs]
+        self._spare: np.ndarray | None = None
 
     def __repr__(self) -> str:
         return (f"TensorKernel({len(self.outputs)} outputs, {len(self.inputs)} inputs, "
@@ -100,7 +101,10 @@ class TensorKernel:
     def __call__(self, *values: Any, out: Any = None) -> list[np.ndarray]:
         arrays = self._arguments(values)
         results = self._results(out)
-        scratch = np.empty(max(self._scratch, 1))
+        # the scratch array of the previous call, unless another call holds it (threads)
+        scratch, self._spare = self._spare, None
+        if scratch is None:
+            scratch = np.empty(max(self._scratch, 1))
         table = np.empty(len(self._plan), dtype=np.uintp)
         offset = 0
         for k, buffer in enumerate(self._plan):
@@ -114,6 +118,7 @@ class TensorKernel:
                 table[k] = scratch.ctypes.data + 8 * offset
                 offset += buffer.index
         self._run(table.ctypes.data)
+        self._spare = scratch
         if out is not None:
             for k, slot in enumerate(self._slot_of):
                 target = out[k] if isinstance(out, (list, tuple)) else out

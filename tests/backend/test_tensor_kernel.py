@@ -44,6 +44,9 @@ CASES = {
     "stack": lambda: hd.stack([v, v * 2.0]),
     "where": lambda: hd.where(A > 0, A, 0.1 * A),
     "scatter (gradient of a slice)": lambda: hd.gradient(hd.sum(A[1:, ::2] ** 2), A),
+    "sum of scatters": lambda: hd.gradient(hd.sum(v[1:] ** 2) + hd.sum(hd.sin(v[:-2])), v),
+    "sum of scatters, used": lambda: (hd.gradient(hd.sum(v[1:] ** 2), v)
+                                      + hd.gradient(hd.sum(v[::2] ** 3), v) + v) * v,
     "empty": lambda: hd.exp(E) * 2.0,
     "sum of empty": lambda: hd.sum(E, axis=0),
     "input as output": lambda: A,

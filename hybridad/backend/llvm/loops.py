@@ -40,6 +40,11 @@ SUM_BLOCK = 256
 # a contraction with at most this many multiply-adds runs as a generated loop nest
 SMALL_CONTRACTION = 4096
 REDUCTIONS = {"sum": "add", "max": "maximum", "min": "minimum"}
+# an elementwise value read by several loops is computed again in each when it takes at
+# most this many cheap operations, instead of being written to memory and read back
+RECOMPUTE_OPS = 8
+CHEAP = frozenset({"add", "sub", "mul", "neg", "abs", "relu", "maximum", "minimum",
+                   "where", "lt", "le", "gt", "ge", "sign", "stop_gradient"})
 
 
 class NotLowerable(HybridadError):
@@ -124,7 +129,23 @@ class LoopProgram:
             for a in node.args:
                 consumers[a].append(node)
         roots = set(self.outputs)
-        self.fused = {n for n in order if self._fusable(n, consumers[n], roots)}
+        # scatters summed into a value of their shape are written into that sum's
+        # buffer (a gradient's scatter(a) + scatter(b): one buffer, no zeros per term)
+        self.deferred = {n for n in order if n.op == "scatter" and n not in roots and
+                         len(consumers[n]) == 1 and consumers[n][0].op == "add" and
+                         consumers[n][0].shape == n.shape}
+        # sums that hold deferred scatters, directly or through single-use sums
+        self.scattering: set[Expr] = set()
+        for n in order:
+            if n.op == "add" and any(
+                    a in self.deferred or a in self.scattering and len(consumers[a]) == 1
+                    and a.shape == n.shape and a not in roots for a in n.args):
+                self.scattering.add(n)
+        self.fused = set()
+        self._cost: dict[Expr, int] = {}
+        for n in order:                      # arguments first: a node's cost needs theirs
+            if self._fusable(n, consumers[n], roots):
+                self.fused.add(n)
         for k, symbol in enumerate(self.inputs):
             self.access[symbol] = self._new_buffer(Buffer("input", k), symbol.shape)
         for k, root in enumerate(self.outputs):
@@ -136,12 +157,48 @@ class LoopProgram:
             self._lower(node, roots)
 
     def _fusable(self, node: Expr, users: list[Expr], roots: set[Expr]) -> bool:
-        if node in roots or len(users) != 1 or not self._elementwise(node):
+        """Whether ``node`` is computed inside its consumers' loops: it has one, or it is
+        cheap enough to compute again in each (``x[1:] - x[:-1]**2``, read by a value
+        and its gradient, costs less to recompute than to write and read back)."""
+        if node in roots or not users or not self._elementwise(node):
             return False
-        user = users[0]
-        if self._elementwise(user):
-            return user.shape == node.shape
-        return user.op in REDUCTIONS
+        if self._holds_scatters(node):       # only a sum it is a term of can take it in
+            return len(users) == 1 and users[0] in self.scattering
+        if not all(self._takes_inline(node, user) for user in users):
+            return False
+        cost = self._recompute_cost(node)
+        return len(users) == 1 or cost <= RECOMPUTE_OPS
+
+    def _takes_inline(self, node: Expr, user: Expr) -> bool:
+        """Whether ``user`` can compute ``node`` in its own loop."""
+        if user in self.deferred or user.op in REDUCTIONS:
+            return True
+        return self._elementwise(user) and user.shape == node.shape
+
+    def _recompute_cost(self, node: Expr) -> int:
+        """Cheap operations in ``node``'s fused computation (a large number when it
+        holds an expensive one: a transcendental function is not worth recomputing)."""
+        cheap = node.op in CHEAP or node.op == "pow" and node.args[1].op == CONSTANT and \
+            float(node.args[1].param).is_integer() and 0 < node.args[1].param <= 4
+        own = 1 if cheap else RECOMPUTE_OPS + 1
+        total = own + sum(self._cost.get(a, 0) for a in node.args if a in self.fused)
+        self._cost[node] = total
+        return total
+
+    def _holds_scatters(self, node: Expr) -> bool:
+        return node in self.scattering
+
+    def _terms(self, node: Expr) -> list[Expr]:
+        """The terms of a sum, through the fused sums it is made of (iteratively)."""
+        terms, stack = [], [node]
+        while stack:
+            n = stack.pop()
+            for a in reversed(n.args):
+                if a in self.fused and a.op == "add":
+                    stack.append(a)
+                else:
+                    terms.append(a)
+        return terms
 
     @staticmethod
     def _elementwise(node: Expr) -> bool:
@@ -178,12 +235,15 @@ class LoopProgram:
             if node in roots:
                 self._copy(self.access[node], self._result(node, roots))
             return
-        if node in self.fused:
+        if node in self.fused or node in self.deferred:
             return
         prim = PRIMITIVES[node.op]
         if not prim.structural:
             target = self._result(node, roots)
-            self._elementwise_loop(node, target)
+            if self._holds_scatters(node):
+                self._sum_of_terms(node, target)
+            else:
+                self._elementwise_loop(node, target)
             self.access[node] = target
             return
         if prim.llvm is None:
@@ -280,6 +340,26 @@ class LoopProgram:
     def _elementwise_loop(self, node: Expr, target: Access) -> None:
         self._nest(node.shape, [target] + self._leaves(node, node.shape),
                    lambda index: self._value_at(node, index, node.shape), target, None)
+
+    def _sum_of_terms(self, node: Expr, target: Access) -> None:
+        """A sum with scattered terms: zeros, then each term added in place (a scatter
+        only over the elements it writes, its operand computed in that loop)."""
+        from ...core.tensor_ops import _index_access
+
+        self._fill(target, double(0.0))
+        for term in self._terms(node):
+            if term in self.deferred:
+                operand = term.args[0]
+                source = operand if operand in self.fused else self.operand(operand)
+                view = _index_access(target, term.param[0])
+                self._nest(view.shape, [view] + self._leaves(source, view.shape),
+                           lambda index, s=source, v=view: self._value_at(s, index, v.shape),
+                           view, "add")
+            else:
+                source = term if term in self.fused else self.operand(term)
+                self._nest(node.shape, [target] + self._leaves(source, node.shape),
+                           lambda index, s=source: self._value_at(s, index, node.shape),
+                           target, "add")
 
     def _leaves(self, operand: Any, shape: tuple[int, ...]) -> list[Access]:
         """The accesses a fused computation of ``operand`` reads, over a loop of
