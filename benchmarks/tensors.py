@@ -350,7 +350,24 @@ def rosenbrock_rows(problem: RosenbrockProblem) -> list[Row]:
                              note="the reference")),
         Row("torch", "torch eager autograd.grad", lambda: _torch_rosenbrock(problem)),
         Row("jax", "jax jit(grad)", lambda: _jax_rosenbrock(problem)),
+        Row("c", "C gcc -O3 (hand-written)", lambda: _c_rosenbrock(problem)),
     ]
+
+
+def _c_rosenbrock(problem: RosenbrockProblem) -> Prepared:
+    """benchmarks/c_reference/rosenbrock.c (value and gradient in one loop), fresh
+    output arrays per call, as hybridad's."""
+    from .peers import c_library
+
+    function, seconds = c_library()
+    x = problem.x
+
+    def call() -> np.ndarray:
+        value, gradient = np.empty(()), np.empty(x.shape)
+        function(x.ctypes.data, 1, x.size, value.ctypes.data, gradient.ctypes.data)
+        return gradient
+
+    return Prepared(call, lambda g: (g,), setup_s=seconds, note="setup: gcc")
 
 
 def dag_size(transformed: Any, n: int) -> DagSize:
