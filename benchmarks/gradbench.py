@@ -40,14 +40,16 @@ e. The seeds' MLP 784 -> 512 -> 512 -> 10, batch 64, ReLU, MSE loss: the loss an
    Quick: 196 -> 256 -> 256 -> 10, batch 16.
 
 Every row is set up and called once (the "setup" column: for hybridad tracing,
-differentiating, preparing the tensor tape or compiling the LLVM kernel when the trace is
-small enough to run at element level, and the first call; for JAX the jit compile and first
-call; for torch the conversion and first call) and its result checked against the numpy
-reference (rtol 1e-9, atol 1e-9 times the largest entry), then all rows are timed
-round-robin (``benchmarks.measure.time_interleaved``): medians of ``--repeat`` samples,
-ratios to the first hybridad row. A hybridad row that raises or disagrees with the
-reference is kept and marked FAILED with the error in its note, listed again at the end,
-and the exit status is 1; a peer's failure only marks its row.
+differentiating, compiling (an element-level LLVM kernel for a small trace, a tensor
+kernel or tape for a large one: each hybridad.func row's note says which) and the first
+call; for JAX the jit compile and first call; for torch the conversion and first call)
+and its result checked against the numpy reference (rtol 1e-9, atol 1e-9 times the
+largest entry), then all rows are timed round-robin
+(``benchmarks.measure.time_interleaved``): medians of ``--repeat`` samples, ratios to the
+first hybridad row. A hybridad row that raises or disagrees with the reference is kept
+and marked FAILED with the error in its note, listed again at the end, and the exit
+status is 1; a peer's failure only marks its row. Also ``--only a1,d2H,e`` (some tables)
+and ``--target-ms`` (length of one timed sample).
 
     python -m benchmarks.gradbench                   # the full sizes, median of 5
     python -m benchmarks.gradbench --repeat 9
@@ -106,7 +108,7 @@ FULL = Sizes(128, (1024, 4096, 16392), (1000, 160_000, 1_280_000),
              MLP_WIDTHS, MLP_BATCH)
 # The quick sizes take both of hybridad.func's routes: small traces (below
 # Traced.ELEMENT_LIMIT scalar nodes) compile to element-level LLVM kernels, larger ones run
-# on tensor tapes. Element-level compiles grow fast with size, so the small ones are tiny.
+# at tensor level. Element-level compiles grow fast with size, so the small ones are tiny.
 QUICK = Sizes(32, (8, 256, 1024), (10, 100, 5000), ((2, 3, 10), (4, 5, 200)),
               ((10, 3, 2), (200, 20, 4)), QUICK_MLP_WIDTHS, QUICK_MLP_BATCH)
 # hybridad.func runs a transform nested in another one at element level (one scalar node
@@ -537,8 +539,8 @@ def kmeans_hessian_rows(p: KMeans) -> list[Row]:
             (cost, J), (_, Hv) = out
             return _floats(cost, J, Hv)
 
-        return Prepared(call, normalize, note="jvp(value_and_grad(cost)), tangent ones",
-                        keep=inner)
+        return Prepared(call, normalize, note="jvp(value_and_grad(cost)), tangent ones; "
+                        "nested: element level (LLVM)")
 
     def torch_row() -> Prepared:
         """Double backward: J with create_graph, then the VJP of J with ones (H = H^T)."""

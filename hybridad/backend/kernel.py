@@ -358,7 +358,8 @@ def clear_kernel_cache() -> int:
 
 def lambdify(args: Any, exprs: Any, derivatives: str | None = None, *, wrt: Any = None,
              reduce: str | None = None, backend: str = "llvm", fastmath: bool = False,
-             opt_level: int = 2, threads: int = 1, mode: str = "auto") -> Kernel:
+             opt_level: int = 2, threads: int = 1, mode: str = "auto",
+             scalarize: bool | None = None) -> Any:
     """Compile ``exprs`` as a function of ``args`` (see DESIGN.md §2 and the README).
 
     ``derivatives``: None, "gradient", "jacobian", "hessian", "jvp" (an extra argument v
@@ -373,6 +374,22 @@ def lambdify(args: Any, exprs: Any, derivatives: str | None = None, *, wrt: Any 
     >>> value, grad = k([2.0, 5.0])
     >>> round(float(value), 3), [round(float(g), 3) for g in grad]
     (11.652, [5.5, 1.716])
+
+    With tensor symbols among ``args`` (each its own argument), ``scalarize`` chooses
+    the level: True unrolls every element (fastest calls for small tensors), False
+    compiles loop nests and BLAS calls (compile time independent of sizes), None picks
+    by size (``tensor_kernel.SCALARIZE_LIMIT`` scalar nodes).
     """
+    if backend == "llvm" and _tensor_arguments(args):
+        from .tensor_kernel import TensorLambdified, choose_scalarize
+
+        if not choose_scalarize(exprs, scalarize):
+            return TensorLambdified(args, exprs, derivatives, wrt=wrt, reduce=reduce)
     return Kernel(args, exprs, derivatives, wrt=wrt, reduce=reduce, backend=backend,
                   fastmath=fastmath, opt_level=opt_level, threads=threads, mode=mode)
+
+
+def _tensor_arguments(args: Any) -> bool:
+    """Whether ``args`` is a list of symbols with at least one tensor symbol."""
+    return isinstance(args, (list, tuple)) and bool(args) and all(
+        isinstance(a, Expr) and a.is_symbol for a in args) and any(a.shape for a in args)

@@ -126,3 +126,135 @@ class TensorKernel:
                     target[...] = results[slot]
             return list(out) if isinstance(out, (list, tuple)) else [out]
         return [results[slot] for slot in self._slot_of]
+
+
+# -- hd.lambdify over tensor symbols ----------------------------------------------------------
+# below this many scalar nodes (core.scalarize.element_cost) a tensor program is scalarized
+# and unrolled (the element-level kernel: sub-microsecond calls); above, it is compiled to
+# loops, whose code size and compile time do not grow with the tensors' sizes
+SCALARIZE_LIMIT = 20_000
+
+
+def choose_scalarize(exprs: Any, scalarize: bool | None) -> bool:
+    """The hybrid choice of ``lambdify(..., scalarize=None)``: unrolled when small."""
+    from ..core.scalarize import can_scalarize, element_cost
+
+    if scalarize is not None:
+        return bool(scalarize)
+    roots = [exprs] if isinstance(exprs, Expr) else [e for e in exprs]
+    roots = [as_operand(r) for r in roots]
+    return element_cost(roots) <= SCALARIZE_LIMIT and can_scalarize(roots)
+
+
+class TensorLambdified:
+    """``hd.lambdify`` of tensor symbols compiled to loops (``scalarize=False``, or a
+    large program with ``scalarize=None``). Each symbol is one argument of its shape, or
+    with one leading batch dimension (rows run one by one through the compiled kernel;
+    unbatched arguments are shared); results come in the outputs' shapes, gradients in
+    their arguments' shapes. ``out=`` takes arrays of the result shapes (single point)."""
+
+    def __init__(self, args: Sequence[Expr], exprs: Any, derivatives: str | None = None,
+                 wrt: Any = None, reduce: str | None = None):
+        from ..calculus.jacobian import gradient, hessian, jacobian
+
+        self.args = [as_operand(a) for a in args]
+        if not all(a.is_symbol for a in self.args):
+            raise TypeError("lambdify: tensor arguments must be symbols")
+        self.single = isinstance(exprs, Expr)
+        values = [as_operand(e) for e in ([exprs] if self.single else exprs)]
+        picked = self.args if wrt is None else [as_operand(w) for w in (
+            [wrt] if isinstance(wrt, Expr) else wrt)]
+        for w in picked:
+            if w not in self.args:
+                raise ValueError(f"lambdify: wrt item {w} is not one of the arguments")
+        self.several = derivatives in ("gradient", "jacobian") and (
+            wrt is None and len(self.args) > 1 or wrt is not None and not isinstance(wrt, Expr)
+            and len(picked) > 1)
+        self.derivatives, self.reduce = derivatives, reduce
+        blocks: list[list[Expr]] = [values]
+        if derivatives is not None:
+            if derivatives in ("gradient", "hessian") and (len(values) != 1 or
+                                                           values[0].shape):
+                raise ValueError(f"lambdify: derivatives={derivatives!r} needs one scalar "
+                                 f"expression")
+            if derivatives == "gradient":
+                blocks.append(list(gradient(values[0], picked)))
+            elif derivatives == "jacobian":
+                blocks.append([jacobian(v, w) for v in values for w in picked])
+            elif derivatives == "hessian":
+                if len(picked) != 1:
+                    raise ValueError("lambdify: derivatives='hessian' over tensor symbols "
+                                     "needs one wrt symbol")
+                blocks.append([gradient(values[0], picked[0])])
+                blocks.append([hessian(values[0], picked[0])])
+            else:
+                raise ValueError(f"lambdify: derivatives={derivatives!r} is not available "
+                                 f"for loop kernels over tensor symbols (use None, "
+                                 f"'gradient', 'jacobian' or 'hessian', or scalarize=True)")
+        self.blocks = blocks
+        self.kernel = TensorKernel([e for b in blocks for e in b], self.args)
+        self.compile_seconds = self.kernel.compile_seconds
+
+    def _structure(self, flat: list[np.ndarray], scalars: bool = True) -> Any:
+        if scalars:                       # 0-d results as numpy scalars, as Kernel's
+            flat = [f[()] if f.ndim == 0 else f for f in flat]
+        parts, start = [], 0
+        for block in self.blocks:
+            parts.append(flat[start:start + len(block)])
+            start += len(block)
+        values = parts[0][0] if self.single else tuple(parts[0])
+        if self.derivatives is None:
+            return values
+        if self.derivatives == "hessian":
+            return values, parts[1][0], parts[2][0]
+        derivative = tuple(parts[1]) if self.several else parts[1][0]
+        if self.derivatives == "jacobian" and not self.single and not self.several:
+            derivative = tuple(parts[1])
+        return values, derivative
+
+    def __call__(self, *values: Any, out: Any = None) -> Any:
+        arrays = [np.asarray(v, dtype=np.float64) for v in values]
+        if len(arrays) != len(self.args):
+            raise TypeError(f"kernel takes {len(self.args)} argument(s) "
+                            f"({', '.join(str(a.param) for a in self.args)}), got "
+                            f"{len(arrays)}")
+        batch = None
+        for array, symbol in zip(arrays, self.args):
+            if array.shape == symbol.shape:
+                continue
+            if array.shape[1:] != symbol.shape:
+                raise ShapeError(f"kernel: {symbol.param} must have shape {symbol.shape} "
+                                 f"(or a leading batch dimension), got {array.shape}")
+            if batch is not None and array.shape[0] != batch:
+                raise ShapeError(f"kernel: batched arguments disagree on the batch size: "
+                                 f"{batch} and {array.shape[0]}")
+            batch = array.shape[0]
+        if batch is None:
+            if self.reduce is not None:
+                raise ValueError("kernel: reduce= needs a batch (a leading dimension)")
+            flat = self.kernel(*arrays, out=None if out is None else _flatten_out(out))
+            return self._structure(flat, scalars=out is None)
+        rows = [self.kernel(*[a[r] if a.shape != s.shape else a
+                              for a, s in zip(arrays, self.args)]) for r in range(batch)]
+        outputs = [e for b in self.blocks for e in b]
+        if self.reduce is None:
+            flat = [np.stack([row[k] for row in rows]) if rows else
+                    np.zeros((0,) + o.shape) for k, o in enumerate(outputs)]
+        else:
+            flat = [sum((row[k] for row in rows), np.zeros(o.shape)) for k, o in
+                    enumerate(outputs)]
+            if self.reduce == "mean" and batch:
+                flat = [f / batch for f in flat]
+        return self._structure(flat)
+
+
+def _flatten_out(out: Any) -> list[np.ndarray]:
+    """``out=`` in the result's nesting, as a flat list of arrays."""
+    flat, stack = [], [out]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(reversed(item))
+        else:
+            flat.append(item)
+    return flat

@@ -211,3 +211,70 @@ def test_func_runs_large_traces_on_a_compiled_tensor_kernel():
     rows = np.stack([x, x[::-1]])
     np.testing.assert_allclose(vmap(grad(rosenbrock))(rows)[1], taped(x[::-1])[1],
                                rtol=1e-13, atol=1e-9)
+
+
+# -- hd.lambdify over tensor symbols: loops (scalarize=False) against the unrolled kernel ---
+X = hd.tensor("tl_X", (5, 4))
+W = hd.tensor("tl_W", (4, 3))
+c = hd.tensor("tl_c", (3,))
+LOSS = hd.mean(hd.tanh(X @ W + c) ** 2)
+
+
+def layer_values(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(5, 4)), rng.normal(size=(4, 3)), rng.normal(size=3)
+
+
+@pytest.mark.parametrize("derivatives, wrt", [(None, None), ("gradient", None),
+                                              ("gradient", [W, c]), ("gradient", W),
+                                              ("hessian", c), ("jacobian", W)])
+def test_lambdify_loops_equal_the_unrolled_kernel(derivatives, wrt):
+    exprs = hd.tanh(X @ W + c) if derivatives == "jacobian" else LOSS
+    loops = hd.lambdify([X, W, c], exprs, derivatives, wrt=wrt, scalarize=False)
+    unrolled = hd.lambdify([X, W, c], exprs, derivatives, wrt=wrt, scalarize=True)
+    assert type(loops).__name__ == "TensorLambdified"
+    got, expected = loops(*layer_values()), unrolled(*layer_values())
+    assert type(got) is type(expected)
+    flat_got, flat_expected = _leaves(got), _leaves(expected)
+    assert len(flat_got) == len(flat_expected)
+    for a, b in zip(flat_got, flat_expected):
+        assert np.shape(a) == np.shape(b)
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def _leaves(result):
+    if isinstance(result, tuple):
+        return [x for item in result for x in _leaves(item)]
+    return [result]
+
+
+def test_lambdify_loops_batches_reduce_and_out():
+    kernel = hd.lambdify([X, W, c], LOSS, "gradient", wrt=[W, c], scalarize=False)
+    x, w, b = layer_values()
+    rows = np.stack([x, 2 * x, -x])
+    values, (gw, gb) = kernel(rows, w, b)
+    assert values.shape == (3,) and gw.shape == (3, 4, 3) and gb.shape == (3, 3)
+    for r in range(3):
+        v, (gw_r, gb_r) = kernel(rows[r], w, b)
+        assert values[r] == v
+        np.testing.assert_array_equal(gw[r], gw_r)
+    mean = hd.lambdify([X, W, c], LOSS, "gradient", wrt=[W, c], reduce="mean",
+                       scalarize=False)
+    v_mean, (gw_mean, _) = mean(rows, w, b)
+    assert v_mean == pytest.approx(values.mean(), rel=1e-14)
+    np.testing.assert_allclose(gw_mean, gw.mean(axis=0), rtol=1e-13)
+    value_out, gw_out, gb_out = np.empty(()), np.empty((4, 3)), np.empty(3)
+    kernel(x, w, b, out=(value_out, (gw_out, gb_out)))
+    np.testing.assert_array_equal(gw_out, kernel(x, w, b)[1][0])
+    with pytest.raises(hd.ShapeError, match=r"tl_W must have shape \(4, 3\)"):
+        kernel(x, np.ones((3, 4)), b)
+
+
+def test_scalarize_none_picks_by_size():
+    small = hd.tensor("tl_small", (10,))
+    large = hd.tensor("tl_large", (100_000,))
+    assert type(hd.lambdify([small], hd.sum(small ** 2), "gradient")).__name__ == "Kernel"
+    kernel = hd.lambdify([large], hd.sum(large ** 2), "gradient")
+    assert type(kernel).__name__ == "TensorLambdified"
+    value, gradient = kernel(np.ones(100_000))
+    assert value == 100_000.0 and (gradient == 2.0).all()

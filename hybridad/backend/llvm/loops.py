@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+
+import numpy as np
 from typing import Any, Callable, Sequence
 
 from ...core.expr import ARRAY, CONSTANT, SYMBOL, Expr
@@ -297,8 +299,9 @@ class LoopProgram:
     def matmul(self, node: Expr, a: Access, b: Access) -> None:
         """``node = a @ b`` for operands of at most two dimensions: BLAS dgemm, or a
         generated loop nest when small (or when no BLAS is available)."""
-        if a.shape and len(a.shape) > 2 or len(b.shape) > 2:
-            raise NotLowerable("matmul of operands with batch dimensions")
+        if len(a.shape) > 2 or len(b.shape) > 2:
+            self._batched_matmul(node, a, b)
+            return
         target = self.materialize(node)
         m = a.shape[0] if len(a.shape) == 2 else 1
         k = a.shape[-1]
@@ -321,6 +324,30 @@ class LoopProgram:
             self._nest((m, n, k), [out, left, right], product, out, "add")
             return
         self._dgemm(self._blas_operand(a2), self._blas_operand(b2), c2, m, n, k)
+
+    def _batched_matmul(self, node: Expr, a: Access, b: Access) -> None:
+        """Matmul with batch dimensions (broadcast as numpy's): one loop nest over
+        batch + (m, n, k) adding A[..., i, p] * B[..., p, j] into C[..., i, j]."""
+        a2 = a if len(a.shape) > 1 else a.view(a.offset, (0,) + a.strides, (1,) + a.shape)
+        b2 = b if len(b.shape) > 1 else b.view(b.offset, b.strides + (0,), b.shape + (1,))
+        m, k, n = a2.shape[-2], a2.shape[-1], b2.shape[-1]
+        batch = tuple(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]))
+        target = self.materialize(node)
+        full = batch + (m, n)
+        c_full = target.view(target.offset, c_strides(full), full)
+        loop = batch + (m, n, k)
+
+        def over_loop(x: Access, inner: tuple[int, int, int]) -> Access:
+            lead = Access(x.buffer, x.offset, x.strides[:-2], x.shape[:-2]).broadcast(batch)
+            return x.view(x.offset, lead.strides + inner, loop)
+
+        left = over_loop(a2, (a2.strides[-2], 0, a2.strides[-1]))
+        right = over_loop(b2, (0, b2.strides[-1], b2.strides[-2]))
+        out = c_full.view(c_full.offset, c_full.strides + (0,), loop)
+        self._fill(target, double(0.0))
+        self._nest(loop, [out, left, right],
+                   lambda index: self.e.mul(self._load(left, index), self._load(right, index)),
+                   out, "add")
 
     def concatenate(self, node: Expr, parts: Sequence[Access], axis: int) -> None:
         target = self.materialize(node)
