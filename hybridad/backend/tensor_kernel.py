@@ -129,10 +129,12 @@ class TensorKernel:
 
 
 # -- hd.lambdify over tensor symbols ----------------------------------------------------------
-# below this many scalar nodes (core.scalarize.element_cost) a tensor program is scalarized
-# and unrolled (the element-level kernel: sub-microsecond calls); above, it is compiled to
-# loops, whose code size and compile time do not grow with the tensors' sizes
-SCALARIZE_LIMIT = 20_000
+# up to this many scalar nodes (core.scalarize.element_cost of the outputs) a tensor
+# program is scalarized and unrolled (the element-level kernel: about 1 µs calls, compile
+# time growing with the nodes: 0.2 s at 2,000, 2.3 s at 20,000); above, it is compiled to
+# loops (about 0.05 s whatever the sizes, 13 µs calls). Measured by
+# python -m benchmarks.scalarize_threshold.
+SCALARIZE_LIMIT = 2_000
 
 
 def choose_scalarize(exprs: Any, scalarize: bool | None) -> bool:

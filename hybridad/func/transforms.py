@@ -57,7 +57,9 @@ class Traced:
     tensor level: whole-array numpy (BLAS) evaluation of the tensor derivative DAGs.
     """
 
-    ELEMENT_LIMIT = 20_000
+    # primal scalar nodes up to which a trace is unrolled: its derivative kernels then
+    # compile in about 0.2 s (measured by python -m benchmarks.scalarize_threshold)
+    ELEMENT_LIMIT = 2_000
 
     def __init__(self, fun: Callable[..., Any], shapes: tuple[tuple[int, ...], ...],
                  backend: str = "llvm", kwargs: dict[str, Any] | None = None):
