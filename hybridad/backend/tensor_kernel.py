@@ -19,7 +19,7 @@ from ..core.build import as_operand
 from ..core.expr import Expr
 from ..errors import ShapeError
 from .llvm.blas import Blas
-from .llvm.engine import compile_function
+from .llvm.engine import compile_function, numpy_data_offset
 from .llvm.loops import LoopProgram, NotLowerable
 
 _RUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
@@ -51,7 +51,7 @@ class TensorKernel:
         unique = list(dict.fromkeys(self.outputs))
         self._slot_of = [unique.index(o) for o in self.outputs]
         program = LoopProgram(unique, self.inputs, Blas.load if blas else None)
-        self.ir = program.ir()
+        self.ir = program.ir(numpy_data_offset())
         address, self.compile_seconds, self.cache_hit = compile_function(
             self.ir, opt_level, "run")
         self._run = _RUN(address)
@@ -62,6 +62,8 @@ class TensorKernel:
         self._scratch = sum(b.index for b in program.buffers if b.kind == "scratch")
         self.shapes = [s.shape for s in self.inputs]
         self._spare: np.ndarray | None = None
+        self._kinds = [(b.kind, b.index) for b in self._plan]
+        self._table = ctypes.c_void_p * len(self._plan)
 
     def __repr__(self) -> str:
         return (f"TensorKernel({len(self.outputs)} outputs, {len(self.inputs)} inputs, "
@@ -105,19 +107,13 @@ class TensorKernel:
         scratch, self._spare = self._spare, None
         if scratch is None:
             scratch = np.empty(max(self._scratch, 1))
-        table = np.empty(len(self._plan), dtype=np.uintp)
-        offset = 0
-        for k, buffer in enumerate(self._plan):
-            if buffer.kind == "input":
-                table[k] = arrays[buffer.index].ctypes.data
-            elif buffer.kind == "output":
-                table[k] = results[buffer.index].ctypes.data
-            elif buffer.kind == "constant":
-                table[k] = self._constants[k].ctypes.data
-            else:
-                table[k] = scratch.ctypes.data + 8 * offset
-                offset += buffer.index
-        self._run(table.ctypes.data)
+        # object addresses only: the kernel reads each array's data pointer itself, and
+        # every array here is a validated, contiguous float64 ndarray kept alive
+        sources = {"input": arrays, "output": results}
+        objects = self._table(*[id(sources[kind][k]) if kind in sources else
+                                id(self._constants[j]) if kind == "constant" else id(scratch)
+                                for j, (kind, k) in enumerate(self._kinds)])
+        self._run(ctypes.addressof(objects))
         self._spare = scratch
         if out is not None:
             for k, slot in enumerate(self._slot_of):

@@ -1,8 +1,9 @@
 """Tensor DAG -> one LLVM function of loop nests (DESIGN §6, kernels).
 
-``void run(double** buffers)``: ``buffers`` holds, in the order of
-:attr:`LoopProgram.buffers`, the inputs, array constants, outputs and intermediate
-buffers. Shapes are static, so every loop bound and stride is a constant LLVM sees.
+``void run(i8** objects)``: ``objects`` holds, in the order of
+:attr:`LoopProgram.buffers`, the numpy arrays of the inputs, array constants, outputs
+and intermediate buffers (see :meth:`LoopProgram.ir`). Shapes are static, so every loop
+bound and stride is a constant LLVM sees.
 
 How the DAG becomes loops:
 
@@ -632,14 +633,25 @@ class LoopProgram:
             f"double* {pc}, i32* {ints['ldc']})")
 
     # -- the module ------------------------------------------------------------------------
-    def ir(self) -> str:
-        loads = []
-        for k in range(len(self.buffers)):
-            loads.append(f"  %p{k} = getelementptr double*, double** %buffers, i64 {k}")
-            loads.append(f"  %b{k} = load double*, double** %p{k}")
+    def ir(self, data_offset: int) -> str:
+        """The module: ``void run(i8** objects)``, ``objects[k]`` the numpy array of
+        buffer k (every scratch buffer is a slice of one scratch array: its offset is
+        added here). Data pointers are read from the array objects at ``data_offset``
+        (engine.numpy_data_offset), so the caller passes object addresses only."""
+        loads, scratch = [], 0
+        for k, buffer in enumerate(self.buffers):
+            loads.append(f"  %o{k}.p = getelementptr i8*, i8** %objects, i64 {k}")
+            loads.append(f"  %o{k} = load i8*, i8** %o{k}.p")
+            loads.append(f"  %o{k}.d = getelementptr i8, i8* %o{k}, i64 {data_offset}")
+            loads.append(f"  %o{k}.dp = bitcast i8* %o{k}.d to double**")
+            loads.append(f"  %d{k} = load double*, double** %o{k}.dp")
+            offset = 0
+            if buffer.kind == "scratch":
+                offset, scratch = scratch, scratch + buffer.index
+            loads.append(f"  %b{k} = getelementptr double, double* %d{k}, i64 {offset}")
         declarations = "\n".join(self.e.declarations.values())
         body = "\n".join(self.e.lines)
-        return (f"{declarations}\n\ndefine void @run(double** noalias %buffers) nounwind {{\n"
+        return (f"{declarations}\n\ndefine void @run(i8** noalias %objects) nounwind {{\n"
                 f"entry:\n" + "\n".join(self.allocas) + "\n" + "\n".join(loads) +
                 f"\n{body}\n  ret void\n}}\n")
 
