@@ -9,6 +9,7 @@ per row. Backends: ``"llvm"`` (default, native code), ``"tape"`` and ``"numpy"``
 
 from __future__ import annotations
 
+import collections
 import time
 from typing import Any, Sequence
 
@@ -351,9 +352,31 @@ def clear_kernel_cache() -> int:
     returns how many were forgotten. Use it to measure compile time, or free memory."""
     from .llvm import engine
 
-    count = engine.cache_size()
+    count = engine.cache_size() + len(_KERNELS)
     engine.clear_cache()
+    _KERNELS.clear()
     return count
+
+
+# lambdify's results by (argument symbols, output nodes, derivative kind, options): nodes
+# are interned, so an identical request finds its kernel without rebuilding derivatives
+# or IR. The most recent MAX_KERNELS are kept.
+_KERNELS: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
+MAX_KERNELS = 256
+
+
+def _key_part(value: Any) -> Any:
+    """A hashable stand-in for a lambdify argument: expressions by identity (they are
+    interned), arrays and sequences by their items; TypeError when there is none."""
+    if isinstance(value, Expr) or value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.dtype != object:
+            raise TypeError("not a symbolic array")
+        return ("array", value.shape, tuple(_key_part(v) for v in value.ravel()))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_key_part(v) for v in value))
+    raise TypeError(f"no cache key for {type(value).__name__}")
 
 
 def lambdify(args: Any, exprs: Any, derivatives: str | None = None, *, wrt: Any = None,
@@ -380,6 +403,26 @@ def lambdify(args: Any, exprs: Any, derivatives: str | None = None, *, wrt: Any 
     compiles loop nests and BLAS calls (compile time independent of sizes), None picks
     by size (``tensor_kernel.SCALARIZE_LIMIT`` scalar nodes).
     """
+    try:
+        key = _key_part((args, exprs, derivatives, wrt, reduce, backend, fastmath, opt_level,
+                         threads, mode, scalarize))
+    except TypeError:
+        key = None
+    if key is not None and key in _KERNELS:
+        _KERNELS.move_to_end(key)
+        return _KERNELS[key]
+    kernel = _build(args, exprs, derivatives, wrt, reduce, backend, fastmath, opt_level,
+                    threads, mode, scalarize)
+    if key is not None:
+        _KERNELS[key] = kernel
+        if len(_KERNELS) > MAX_KERNELS:
+            _KERNELS.popitem(last=False)
+    return kernel
+
+
+def _build(args: Any, exprs: Any, derivatives: str | None, wrt: Any, reduce: str | None,
+           backend: str, fastmath: bool, opt_level: int, threads: int, mode: str,
+           scalarize: bool | None) -> Any:
     if backend == "llvm" and _tensor_arguments(args):
         from .tensor_kernel import TensorLambdified, choose_scalarize
 

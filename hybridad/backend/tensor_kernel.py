@@ -52,7 +52,8 @@ class TensorKernel:
         self._slot_of = [unique.index(o) for o in self.outputs]
         program = LoopProgram(unique, self.inputs, Blas.load if blas else None)
         self.ir = program.ir(numpy_data_offset())
-        address, self.compile_seconds, self.cache_hit = compile_function(
+        # the engine owns the machine code: kept as long as this kernel
+        self._engine, address, self.compile_seconds, self.cache_hit = compile_function(
             self.ir, opt_level, "run")
         self._run = _RUN(address)
         self._unique = unique

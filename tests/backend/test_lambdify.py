@@ -128,13 +128,22 @@ def test_several_wrt_groups_give_a_tuple_of_gradients():
 
 # -- compile cache and pickling ---------------------------------------------------------------
 def test_same_expressions_hit_the_compile_cache():
+    from hybridad.backend.kernel import Kernel
+
     u = hd.symbols("cache_probe_u")
     first = hd.lambdify([u], hd.sin(u) * 3.25)
-    again = hd.lambdify([u], hd.sin(u) * 3.25)
+    # the same symbols, nodes, derivative kind and options: the same kernel, with no
+    # derivative or IR rebuilt (the key is the interned nodes, not the IR text)
+    assert hd.lambdify((u,), [hd.sin(u) * 3.25][0]) is not first      # a tuple: other key
+    assert hd.lambdify([u], hd.sin(u) * 3.25) is first
+    assert hd.lambdify([u], hd.sin(u) * 3.25, opt_level=3) is not first
+    # a kernel built again from scratch finds its machine code by the IR text
+    again = Kernel([u], hd.sin(u) * 3.25)
     assert not first.cache_hit and again.cache_hit
     assert engine.cache_size() >= 1
     assert hd.clear_kernel_cache() >= 1 and engine.cache_size() == 0
     third = hd.lambdify([u], hd.sin(u) * 3.25)
+    assert third is not first
     assert not third.cache_hit and third([0.5]) == again([0.5]) == first([0.5])
 
 

@@ -18,6 +18,7 @@ def tiny_segments(monkeypatch):
     """Kernels compiled in this test are cut every few nodes."""
     def use(nodes: int) -> None:
         monkeypatch.setattr(codegen, "SEGMENT_NODES", nodes)
+        hd.clear_kernel_cache()          # lambdify would hand back the uncut kernel
     return use
 
 

@@ -278,3 +278,13 @@ def test_scalarize_none_picks_by_size():
     assert type(kernel).__name__ == "TensorLambdified"
     value, gradient = kernel(np.ones(100_000))
     assert value == 100_000.0 and (gradient == 2.0).all()
+
+
+def test_clearing_the_cache_frees_no_code_in_use():
+    import gc
+
+    kernel = TensorKernel([hd.sum(A * A)], ALL)
+    hd.clear_kernel_cache()
+    gc.collect()
+    arrays = values(np.random.default_rng(9))
+    assert kernel(*arrays)[0] == pytest.approx(np.sum(arrays[0] ** 2), rel=1e-14)

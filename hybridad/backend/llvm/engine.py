@@ -119,25 +119,27 @@ def clear_cache() -> None:
     """Forget compiled kernels (their code stays alive while a kernel uses it)."""
     with _lock:
         _cache.clear()
+        _function_cache.clear()
 
 
 def cache_size() -> int:
-    return len(_cache)
+    return len(_cache) + len(_function_cache)
 
 
 _function_cache: dict[tuple[str, int, str], tuple[Any, int, float]] = {}
 
 
-def compile_function(text: str, opt_level: int, name: str) -> tuple[int, float, bool]:
-    """(address of ``name``, compile seconds, cache hit) for a module of IR ``text``
-    (the engine that owns the code is kept in a process-wide cache)."""
+def compile_function(text: str, opt_level: int, name: str) -> tuple[Any, int, float, bool]:
+    """(engine, address of ``name``, compile seconds, cache hit) for a module of IR
+    ``text``. The engine owns the machine code: whoever calls the address must keep it
+    (clearing the cache then frees nothing in use)."""
     import time
 
     key = (text, opt_level, name)
     with _lock:
         hit = _function_cache.get(key)
         if hit is not None:
-            return hit[1], hit[2], True
+            return hit[0], hit[1], hit[2], True
         start = time.perf_counter()
         tm = target_machine(opt_level)
         module = llvm.parse_assembly(text)
@@ -153,4 +155,4 @@ def compile_function(text: str, opt_level: int, name: str) -> tuple[int, float, 
         address = engine.get_function_address(name)
         seconds = time.perf_counter() - start
         _function_cache[key] = (engine, address, seconds)
-        return address, seconds, False
+        return engine, address, seconds, False
