@@ -97,7 +97,9 @@ def test_special_values_propagate_as_numpy():
 
 def test_blas_and_loop_contractions_agree():
     X, W = hd.tensor("tk_bl_X", (40, 70)), hd.tensor("tk_bl_W", (70, 30))
-    exprs = [X @ W, W.T @ X.T, (X @ W).T @ X, hd.sum(X @ W, axis=0)]
+    exprs = [X @ W, W.T @ X.T, (X @ W).T @ X, hd.sum(X @ W, axis=0),
+             X @ W[:, 0], W[:, 3] @ X.T, X[:, ::2] @ W[::2, 1], X[0] @ W,   # dgemv
+             W.T[::2] @ X[1], X @ W[::-1, 2], X[::-1] @ W[:, 4]]
     rng = np.random.default_rng(3)
     x, w = rng.normal(size=(40, 70)), rng.normal(size=(70, 30))
     with_blas = TensorKernel(exprs, [X, W])(x, w)

@@ -1,4 +1,4 @@
-"""BLAS for compiled kernels: scipy's ``dgemm``, called from generated code.
+"""BLAS for compiled kernels: scipy's ``dgemm`` and ``dgemv``, called from generated code.
 
 ``scipy.linalg.cython_blas`` exports the Fortran BLAS scipy links against as PyCapsules
 in ``__pyx_capi__``; a capsule holds the function's address and its C signature. The
@@ -12,42 +12,55 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
-SYMBOL = "hybridad_dgemm"
-# the arguments of Fortran dgemm: transa, transb, m, n, k, alpha, a, lda, b, ldb, beta,
-# c, ldc; all by reference
-_DGEMM_KINDS = ("char", "char", "int", "int", "int", "d", "d", "int", "d", "int", "d", "d",
-                "int")
-_DECLARATION = (f'declare void @"{SYMBOL}"(i8*, i8*, i32*, i32*, i32*, double*, double*, '
-                f"i32*, double*, i32*, double*, double*, i32*)")
+# our symbol name, the Fortran argument kinds (all by reference) and the LLVM declaration
+# of each BLAS function used: dgemm(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta,
+# c, ldc) and dgemv(trans, m, n, alpha, a, lda, x, incx, beta, y, incy)
+FUNCTIONS = {
+    "dgemm": ("hybridad_dgemm",
+              ("char", "char", "int", "int", "int", "d", "d", "int", "d", "int", "d", "d",
+               "int"),
+              "i8*, i8*, i32*, i32*, i32*, double*, double*, i32*, double*, i32*, double*, "
+              "double*, i32*"),
+    "dgemv": ("hybridad_dgemv",
+              ("char", "int", "int", "d", "d", "int", "d", "int", "d", "d", "int"),
+              "i8*, i32*, i32*, double*, double*, i32*, double*, i32*, double*, double*, "
+              "i32*"),
+}
+SYMBOL = FUNCTIONS["dgemm"][0]
 
 
 class Blas:
-    """The address of scipy's dgemm, registered with LLVM once per process."""
+    """The addresses of scipy's dgemm and dgemv, registered with LLVM once per process."""
 
     _registered: "Blas | None" = None
 
-    def __init__(self, address: int):
-        self.address = address
+    def __init__(self, addresses: dict[str, int]):
+        self.addresses = addresses
 
     @classmethod
     def load(cls) -> "Blas | None":
-        """The process's Blas, or None when scipy's BLAS is missing or its dgemm does not
+        """The process's Blas, or None when scipy's BLAS is missing or a function does not
         have the expected 32-bit-integer signature (kernels then use loops)."""
         if cls._registered is not None:
             return cls._registered
-        address = _capsule_address("dgemm", _DGEMM_KINDS)
-        if address is None:
-            return None
+        addresses = {}
+        for name, (_, kinds, _) in FUNCTIONS.items():
+            address = _capsule_address(name, kinds)
+            if address is None:
+                return None
+            addresses[name] = address
         import llvmlite.binding as llvm
 
-        llvm.add_symbol(SYMBOL, address)
-        cls._registered = cls(address)
+        for name, address in addresses.items():
+            llvm.add_symbol(FUNCTIONS[name][0], address)
+        cls._registered = cls(addresses)
         return cls._registered
 
-    def declare(self, e: Any) -> str:
-        """Declare dgemm in the module being written by emitter ``e``; its symbol."""
-        e.declarations.setdefault(SYMBOL, _DECLARATION)
-        return f'"{SYMBOL}"'
+    def declare(self, e: Any, name: str = "dgemm") -> str:
+        """Declare ``name`` in the module being written by emitter ``e``; its symbol."""
+        symbol, _, parameters = FUNCTIONS[name]
+        e.declarations.setdefault(symbol, f'declare void @"{symbol}"({parameters})')
+        return f'"{symbol}"'
 
 
 def _capsule_address(name: str, kinds: tuple[str, ...]) -> int | None:

@@ -324,6 +324,9 @@ class LoopProgram:
 
             self._nest((m, n, k), [out, left, right], product, out, "add")
             return
+        if n == 1 or m == 1:                 # a matrix times a vector: dgemv
+            self._dgemv(a2, b2, target, m, n, k)
+            return
         self._dgemm(self._blas_operand(a2), self._blas_operand(b2), c2, m, n, k)
 
     def _batched_matmul(self, node: Expr, a: Access, b: Access) -> None:
@@ -631,6 +634,48 @@ class LoopProgram:
             f"i32* {ints['n']}, i32* {ints['k']}, double* {alpha}, double* {pa}, "
             f"i32* {ints['lda']}, double* {pb}, i32* {ints['ldb']}, double* {beta}, "
             f"double* {pc}, i32* {ints['ldc']})")
+
+    def _dgemv(self, a: Access, b: Access, c: Access, m: int, n: int, k: int) -> None:
+        """C = A @ b (n == 1) or a @ B (m == 1) by dgemv, whose column-major matrix is
+        our row-major one transposed: trans 'T' for row-major storage, 'N' for
+        column-major (a transposed view)."""
+        if n == 1:                        # y (m) = A (m, k) x (k)
+            matrix, vector, rows, cols = a, b.view(b.offset, (b.strides[0],), (k,)), m, k
+        else:                             # y (n) = B^T (n, k) x (k), B (k, n)
+            matrix = b.view(b.offset, (b.strides[1], b.strides[0]), (n, k))
+            vector, rows, cols = a.view(a.offset, (a.strides[1],), (k,)), n, k
+        if vector.strides[0] <= 0:
+            vector = self.contiguous(vector)
+        if (matrix.strides[1] == 1 or cols == 1) and matrix.strides[0] >= max(cols, 1):
+            trans, fm, fn, ld = "T", cols, rows, max(matrix.strides[0], cols, 1)
+        elif (matrix.strides[0] == 1 or rows == 1) and matrix.strides[1] >= max(rows, 1):
+            trans, fm, fn, ld = "N", rows, cols, max(matrix.strides[1], rows, 1)
+        else:
+            matrix = self.contiguous(matrix)
+            trans, fm, fn, ld = "T", cols, rows, max(cols, 1)
+        e = self.e
+        symbol = self.blas.declare(e, "dgemv")
+        slots = {}
+        for name, v in (("m", fm), ("n", fn), ("lda", ld), ("incx", vector.strides[0]),
+                        ("incy", 1)):
+            slots[name] = self._int_slot(v)
+        flag = f"%blas{len(self.allocas)}"
+        self.allocas.append(f"  {flag} = alloca i8")
+        e.lines.append(f"  store i8 {ord(trans)}, i8* {flag}")
+        alpha, beta = self._slot(double(1.0)), self._slot(double(0.0))
+        pa = self._address(matrix, ["0", "0"])
+        px = self._address(vector, ["0"])
+        py = self._address(c, ["0"] * len(c.shape))
+        e.lines.append(
+            f"  call void @{symbol}(i8* {flag}, i32* {slots['m']}, i32* {slots['n']}, "
+            f"double* {alpha}, double* {pa}, i32* {slots['lda']}, double* {px}, "
+            f"i32* {slots['incx']}, double* {beta}, double* {py}, i32* {slots['incy']})")
+
+    def _int_slot(self, value: int) -> str:
+        slot = f"%blas{len(self.allocas)}"
+        self.allocas.append(f"  {slot} = alloca i32")
+        self.e.lines.append(f"  store i32 {value}, i32* {slot}")
+        return slot
 
     # -- the module ------------------------------------------------------------------------
     def ir(self, data_offset: int) -> str:
