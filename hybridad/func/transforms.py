@@ -665,12 +665,34 @@ def _scalar_output(out: Any, name: str = "grad") -> Expr:
 
 def _symbolic_value_and_grad(fun: Callable[..., Any], args: Sequence[Any],
                              kwargs: dict[str, Any], argnums: Argnums) -> tuple[Any, Any]:
+    if _tensor_level(args):
+        return _tensor_value_and_grad(fun, args, kwargs, argnums)
     nested = _Nested.of(fun, args, kwargs)
     out = _scalar_output(nested.out)
     grads = [symbolic_gradient(out, nested.flat[a]).reshape(np.shape(args[a]))
              for a in _argnum_list(argnums, len(args), "grad")]
     value, bound = nested.bind((out, tuple(grads)), args)
     return value, _pick(list(bound), argnums)
+
+
+def _tensor_level(args: Sequence[Any]) -> bool:
+    """Whether a nested call's arguments are expressions of an enclosing tensor-level
+    trace (each a whole array), so the nested transform can stay at tensor level."""
+    return all(isinstance(a, Expr) for a in args) and any(a.shape for a in args)
+
+
+def _tensor_value_and_grad(fun: Callable[..., Any], args: Sequence[Any],
+                           kwargs: dict[str, Any], argnums: Argnums) -> tuple[Any, Any]:
+    """value_and_grad inside a tensor-level trace: ``fun`` on fresh tensor symbols, the
+    tensor gradient (a handful of nodes, whatever the sizes), then the fresh symbols
+    replaced by the enclosing trace's arguments (so jvp(grad(f)) or hessian(f) of a large
+    array never goes element by element)."""
+    symbols = [fresh_symbol(f"n{k}", a.shape) for k, a in enumerate(args)]
+    out = _scalar_output(_as_tensor(call_on_symbols(fun, symbols, kwargs)))
+    nums = _argnum_list(argnums, len(args), "grad")
+    grads = tensor_gradient(out, [symbols[a] for a in nums])
+    value, *bound = substitute([out, *grads], dict(zip(symbols, args)))
+    return value, _pick(bound, argnums)
 
 
 def _symbolic_jacobian(fun: Callable[..., Any], args: Sequence[Any],
