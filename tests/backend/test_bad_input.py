@@ -89,6 +89,22 @@ for pair in [(np.ones((5, 3)), np.ones((6, 3))), (np.ones(2), np.ones(3)),
         g(*pair)
     except (TypeError, ValueError):
         pass
+X, W = hd.tensor("X", (4, 3)), hd.tensor("W", (3, 2))
+t = hd.lambdify([X, W], hd.sum(hd.tanh(X @ W)), derivatives="gradient", scalarize=False)
+for pair in [(np.ones((3, 4)), np.ones((3, 2))), (np.ones((4, 3)), np.ones(6)),
+             (np.ones((2, 4, 3)), np.ones((3, 3, 2))), (np.ones((4, 3))[:, ::-1], None),
+             (np.ones((4, 3), dtype=">f8"), np.ones((3, 2))), ([[1.0] * 3] * 4, object()),
+             (np.ones((0, 4, 3)), np.ones((3, 2))), (np.empty((4, 0)), np.ones((3, 2)))]:
+    try:
+        t(*pair)
+    except (TypeError, ValueError):
+        pass
+for out in [(np.empty(()), np.empty((3, 4))), (np.empty(()),), "out", (None, None),
+            (np.empty(()), np.empty((4, 3))[:, ::2])]:
+    try:
+        t(np.ones((4, 3)), np.ones((3, 2)), out=out)
+    except (TypeError, ValueError):
+        pass
 print("survived")
 """
 
