@@ -537,7 +537,7 @@ def run(quick: bool = False, repeat: int = 5, target_s: float | None = None,
                               (rosenbrock_gradient(problem.x),), repeat, target, record)
         size = sizes[-1]
         level = (f"element level: {size.element_ops} scalar ops, LLVM kernel"
-                 if size.element_level else "tensor level: numpy on whole arrays")
+                 if size.element_level else "tensor level: a compiled loop kernel")
         section.notes.append("hybridad's grad evaluates f with the gradient (it is "
                              "value_and_grad without the value); the others only the "
                              "gradient")

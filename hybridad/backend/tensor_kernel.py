@@ -23,6 +23,7 @@ from .llvm.engine import compile_function, numpy_data_offset
 from .llvm.loops import LoopProgram, NotLowerable
 
 _RUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_FLOAT64 = np.dtype(np.float64)
 
 __all__ = ["TensorKernel", "NotLowerable", "lowerable"]
 
@@ -57,6 +58,7 @@ class TensorKernel:
             self.ir, opt_level, "run")
         self._run = _RUN(address)
         self._unique = unique
+        self._unique_shapes = [o.shape for o in unique]
         self._plan = program.buffers
         self._constants = [np.ascontiguousarray(b.value, dtype=np.float64)
                            if b.kind == "constant" else None for b in program.buffers]
@@ -77,6 +79,10 @@ class TensorKernel:
                             f"{len(values)}")
         arrays = []
         for symbol, value in zip(self.inputs, values):
+            if type(value) is np.ndarray and value.dtype is _FLOAT64 and \
+                    value.shape == symbol.shape and value.flags.c_contiguous:
+                arrays.append(value)            # already what the kernel reads
+                continue
             array = np.asarray(value, dtype=np.float64)
             if array.shape != symbol.shape:
                 raise ShapeError(f"TensorKernel: {symbol.param} must have shape "
@@ -86,7 +92,7 @@ class TensorKernel:
 
     def _results(self, out: Any) -> list[np.ndarray]:
         if out is None:
-            return [np.empty(o.shape) for o in self._unique]
+            return [np.empty(shape) for shape in self._unique_shapes]
         outs = list(out) if isinstance(out, (list, tuple)) else [out]
         if len(outs) != len(self.outputs):
             raise TypeError(f"TensorKernel: out= needs {len(self.outputs)} arrays, got "

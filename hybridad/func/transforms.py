@@ -157,6 +157,19 @@ class Traced:
 
         return run
 
+    def tensor_gradient_runner(self, nums: list[int], argnums: Argnums
+                               ) -> Callable[..., Any]:
+        """The per-call path of value_and_grad at tensor level: the arrays straight to
+        the compiled tensor kernel (the tensor tape when there is none)."""
+        runner = self._gradient_runner(("gradient", tuple(nums)))
+        call = runner.kernel if runner.kernel else runner.tape.evaluate
+
+        def run(args: Sequence[np.ndarray]) -> Any:
+            value, *grads = call(*args)
+            return float(value), _pick(grads, argnums)
+
+        return run
+
     def has_fast_path(self) -> bool:
         """Whether calls can go straight to one compiled element-level kernel."""
         return self.backend == "llvm" and self.element_level and bool(self.outputs) and \
@@ -294,12 +307,15 @@ class Traced:
     def tensor_values(self, kind: tuple, args: Sequence[Any]) -> list[Any]:
         """Tensor-level values of ``kind`` (("gradient", argnums) gives the value and the
         gradients for those arguments only), the arguments passed as they are."""
+        return self._gradient_runner(kind).evaluate(*args)
+
+    def _gradient_runner(self, kind: tuple) -> "_TensorRunner":
         if kind not in self._tensor_exprs:
             wrt = [self.tensor_symbols[k] for k in kind[1]]
             self._tensor_exprs[kind] = [[self.parts[0]] + list(
                 tensor_gradient(self.parts[0], wrt)), list(self.tensor_symbols)]
         exprs, symbols = self._tensor_exprs[kind]
-        return self._tensor_tape(kind, exprs, symbols).evaluate(*args)
+        return self._tensor_tape(kind, exprs, symbols)
 
     def _tensor_tape(self, kind: Any, exprs: list[Expr], symbols: list[Expr]
                      ) -> "_TensorRunner":
@@ -744,9 +760,9 @@ def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str =
             return _symbolic_value_and_grad(fun, args, kwargs, argnums)
         nums = _argnum_list(argnums, len(args), "grad")
         traced = cache.get(args, "grad", kwargs)
-        if key is not None and traced.element_level and backend == "llvm" and \
-                traced.out_shapes == [()]:
-            fast[key] = traced.gradient_runner(nums, isinstance(argnums, int))
+        if key is not None and backend == "llvm" and traced.out_shapes == [()]:
+            fast[key] = traced.gradient_runner(nums, isinstance(argnums, int)) \
+                if traced.element_level else traced.tensor_gradient_runner(nums, argnums)
         if traced.out_shapes != [()]:
             raise TypeError(f"grad requires a scalar output, got shape "
                             f"{traced.out_shapes[0] if traced.out_shapes else ()}; "
