@@ -439,7 +439,7 @@ def symbols(names: str) -> Symbol | tuple[Symbol, ...]:
     parts = [p for p in names.replace(",", " ").split() if p]
     if not parts:
         raise ValueError("symbols() needs at least one name, got an empty string")
-    made = tuple(symbol(p) for p in parts)
+    made = tuple(symbol(p, ()) for p in parts)      # scalars: a tensor's name is an error
     return made[0] if len(made) == 1 else made
 
 
@@ -453,7 +453,7 @@ def symarray(prefix: str, shape: int | tuple[int, ...]) -> np.ndarray:
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
     out = np.empty(shape, dtype=object)
     for index in np.ndindex(*shape):
-        out[index] = symbol("_".join([prefix, *map(str, index)]))
+        out[index] = symbol("_".join([prefix, *map(str, index)]), ())
     return out.view(ExprArray)
 
 

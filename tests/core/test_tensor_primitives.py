@@ -206,3 +206,10 @@ def test_numpy_functions_dispatch_to_tensor_operations():
     assert np.shape(A) == (3, 4) and np.ndim(C) == 3
     with pytest.raises(TypeError, match="numpy.norm is not defined"):
         np.linalg.norm(A)
+
+
+def test_symbols_are_scalars_and_a_tensors_name_is_an_error():
+    hd.tensor("tp_named_b", (5,))
+    with pytest.raises(hd.HybridadError, match=r"already exists with shape \(5,\)"):
+        hd.symbols("tp_named_b")
+    assert hd.symbols("tp_named_c").shape == ()
