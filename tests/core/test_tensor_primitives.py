@@ -209,7 +209,7 @@ def test_numpy_functions_dispatch_to_tensor_operations():
 
 
 def test_symbols_are_scalars_and_a_tensors_name_is_an_error():
-    hd.tensor("tp_named_b", (5,))
+    b = hd.tensor("tp_named_b", (5,))                 # alive: symbols are interned weakly
     with pytest.raises(hd.HybridadError, match=r"already exists with shape \(5,\)"):
         hd.symbols("tp_named_b")
-    assert hd.symbols("tp_named_c").shape == ()
+    assert hd.symbols("tp_named_c").shape == () and b.shape == (5,)
