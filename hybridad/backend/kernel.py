@@ -427,7 +427,9 @@ def _build(args: Any, exprs: Any, derivatives: str | None, wrt: Any, reduce: str
         from .tensor_kernel import TensorLambdified, choose_scalarize
 
         if not choose_scalarize(exprs, scalarize):
-            return TensorLambdified(args, exprs, derivatives, wrt=wrt, reduce=reduce)
+            _check_options(derivatives, reduce, backend, opt_level, threads)
+            return TensorLambdified(args, exprs, derivatives, wrt=wrt, reduce=reduce,
+                                    threads=threads)
     return Kernel(args, exprs, derivatives, wrt=wrt, reduce=reduce, backend=backend,
                   fastmath=fastmath, opt_level=opt_level, threads=threads, mode=mode)
 

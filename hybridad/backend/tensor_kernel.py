@@ -64,7 +64,7 @@ class TensorKernel:
                            if b.kind == "constant" else None for b in program.buffers]
         self._scratch = sum(b.index for b in program.buffers if b.kind == "scratch")
         self.shapes = [s.shape for s in self.inputs]
-        self._spare: np.ndarray | None = None
+        self._spares: list[np.ndarray] = []
         self._kinds = [(b.kind, b.index) for b in self._plan]
         self._table = ctypes.c_void_p * len(self._plan)
 
@@ -110,9 +110,11 @@ class TensorKernel:
     def __call__(self, *values: Any, out: Any = None) -> list[np.ndarray]:
         arrays = self._arguments(values)
         results = self._results(out)
-        # the scratch array of the previous call, unless another call holds it (threads)
-        scratch, self._spare = self._spare, None
-        if scratch is None:
+        # a scratch array a previous call left (list.pop is atomic: concurrent calls on
+        # threads never share one), or a new one
+        try:
+            scratch = self._spares.pop()
+        except IndexError:
             scratch = np.empty(max(self._scratch, 1))
         # object addresses only: the kernel reads each array's data pointer itself, and
         # every array here is a validated, contiguous float64 ndarray kept alive
@@ -121,7 +123,7 @@ class TensorKernel:
                                 id(self._constants[j]) if kind == "constant" else id(scratch)
                                 for j, (kind, k) in enumerate(self._kinds)])
         self._run(ctypes.addressof(objects))
-        self._spare = scratch
+        self._spares.append(scratch)
         if out is not None:
             for k, slot in enumerate(self._slot_of):
                 target = out[k] if isinstance(out, (list, tuple)) else out
@@ -138,6 +140,8 @@ class TensorKernel:
 # loops (about 0.05 s whatever the sizes, 13 µs calls). Measured by
 # python -m benchmarks.scalarize_threshold.
 SCALARIZE_LIMIT = 2_000
+# rows of a batch per piece: the unit of work a thread takes, and of a reduce's partials
+REDUCE_PIECE = 64
 
 
 def choose_scalarize(exprs: Any, scalarize: bool | None) -> bool:
@@ -159,7 +163,7 @@ class TensorLambdified:
     their arguments' shapes. ``out=`` takes arrays of the result shapes (single point)."""
 
     def __init__(self, args: Sequence[Expr], exprs: Any, derivatives: str | None = None,
-                 wrt: Any = None, reduce: str | None = None):
+                 wrt: Any = None, reduce: str | None = None, threads: int = 1):
         from ..calculus.jacobian import gradient, hessian, jacobian
 
         self.args = [as_operand(a) for a in args]
@@ -175,7 +179,7 @@ class TensorLambdified:
         self.several = derivatives in ("gradient", "jacobian") and (
             wrt is None and len(self.args) > 1 or wrt is not None and not isinstance(wrt, Expr)
             and len(picked) > 1)
-        self.derivatives, self.reduce = derivatives, reduce
+        self.derivatives, self.reduce, self.threads = derivatives, reduce, threads
         blocks: list[list[Expr]] = [values]
         if derivatives is not None:
             if derivatives in ("gradient", "hessian") and (len(values) != 1 or
@@ -239,18 +243,59 @@ class TensorLambdified:
                 raise ValueError("kernel: reduce= needs a batch (a leading dimension)")
             flat = self.kernel(*arrays, out=None if out is None else _flatten_out(out))
             return self._structure(flat, scalars=out is None)
-        rows = [self.kernel(*[a[r] if a.shape != s.shape else a
-                              for a, s in zip(arrays, self.args)]) for r in range(batch)]
+        return self._structure(self._rows(arrays, batch))
+
+    def _rows(self, arrays: list[np.ndarray], batch: int) -> list[np.ndarray]:
+        """A batch, row by row through the compiled kernel (the rows split across
+        ``threads``: the kernel releases the GIL). With ``reduce``, rows are summed in
+        fixed pieces of REDUCE_PIECE rows whose partials are added in order, so the
+        result does not depend on the number of threads."""
         outputs = [e for b in self.blocks for e in b]
+        shared = [a.shape == s.shape for a, s in zip(arrays, self.args)]
+
+        def row(r: int) -> list[np.ndarray]:
+            return [a if flag else a[r] for a, flag in zip(arrays, shared)]
+
         if self.reduce is None:
-            flat = [np.stack([row[k] for row in rows]) if rows else
-                    np.zeros((0,) + o.shape) for k, o in enumerate(outputs)]
-        else:
-            flat = [sum((row[k] for row in rows), np.zeros(o.shape)) for k, o in
-                    enumerate(outputs)]
-            if self.reduce == "mean" and batch:
-                flat = [f / batch for f in flat]
-        return self._structure(flat)
+            results = [np.empty((batch,) + o.shape) for o in outputs]
+
+            def run(rows: range) -> None:
+                for r in rows:
+                    self.kernel(*row(r), out=[res[r, ...] for res in results])
+
+            self._spread([range(s, min(s + REDUCE_PIECE, batch)) for s in
+                          range(0, batch, REDUCE_PIECE)], run)
+            return results
+        pieces = [range(s, min(s + REDUCE_PIECE, batch)) for s in
+                  range(0, batch, REDUCE_PIECE)]
+        partials: list[Any] = [None] * len(pieces)
+
+        def run_piece(rows: range) -> None:
+            total = [np.zeros(o.shape) for o in outputs]
+            for r in rows:
+                for acc, value in zip(total, self.kernel(*row(r))):
+                    acc += value
+            partials[rows.start // REDUCE_PIECE] = total
+
+        self._spread(pieces, run_piece)
+        flat = [np.zeros(o.shape) for o in outputs]
+        for part in partials:
+            for acc, value in zip(flat, part):
+                acc += value
+        if self.reduce == "mean" and batch:
+            flat = [f / batch for f in flat]
+        return flat
+
+    def _spread(self, pieces: list[range], run: Any) -> None:
+        """``run(piece)`` for every piece, on ``threads`` threads when there are several
+        pieces."""
+        if self.threads == 1 or len(pieces) < 2:
+            for piece in pieces:
+                run(piece)
+            return
+        from .threads import thread_pool
+
+        list(thread_pool(self.threads).map(run, pieces))
 
 
 def _flatten_out(out: Any) -> list[np.ndarray]:

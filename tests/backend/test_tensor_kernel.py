@@ -290,3 +290,19 @@ def test_clearing_the_cache_frees_no_code_in_use():
     gc.collect()
     arrays = values(np.random.default_rng(9))
     assert kernel(*arrays)[0] == pytest.approx(np.sum(arrays[0] ** 2), rel=1e-14)
+
+
+@pytest.mark.parametrize("reduce", [None, "sum", "mean"])
+def test_threads_give_bit_identical_batches(reduce):
+    one = hd.lambdify([X, W, c], LOSS, "gradient", wrt=[W, c], reduce=reduce,
+                      scalarize=False)
+    two = hd.lambdify([X, W, c], LOSS, "gradient", wrt=[W, c], reduce=reduce,
+                      scalarize=False, threads=2)
+    rng = np.random.default_rng(11)
+    rows = rng.normal(size=(300, 5, 4))
+    _, w, b = layer_values()
+    for a, b_ in zip(_leaves(one(rows, w, b)), _leaves(two(rows, w, b))):
+        np.testing.assert_array_equal(a, b_)
+    if reduce is None:
+        value, _ = one(rows, w, b)
+        assert value[7] == one(rows[7], w, b)[0]
