@@ -28,10 +28,9 @@ d. k-means: cost(C) = sum_i min_j ||x_i - c_j||^2 for centres C (k, d) and point
    as GradBench's k-means asks. H is diagonal (each point belongs to one centre and the
    squared distance is separable in the coordinates), so one Hessian-vector product with
    v = ones gives diag(H) = 2 * (points per centre). hybridad rows for diag(H):
-   ``hybridad.func.jvp`` of ``value_and_grad`` (nested transforms, which hybridad traces at
-   element level, so this row only runs for n*k*d <= 1000: on the machine this was written
-   on, its setup took 0.6 s at (n, k, d) = (20, 3, 2), 8.8 s at (60, 10, 2), 23 s at
-   (100, 10, 2) and 228 s at (200, 10, 4), mostly the LLVM compile of the scalar DAG), and
+   ``hybridad.func.jvp`` of ``value_and_grad`` (nested transforms: the inner gradient is
+   taken at tensor level inside the outer trace; before that, nested transforms traced
+   element by element and took 228 s to set up at (n, k, d) = (200, 10, 4)), and
    the tensor-level graph ``hd.jvp(hd.gradient(cost, C), {C: V})`` run on a ``TensorTape``
    (hybridad's API below hybridad.func). Full: (n, k, d) = (1000, 100, 16)
    and (10000, 1000, 16). Quick: (10, 3, 2) and (200, 20, 4).
@@ -111,10 +110,6 @@ FULL = Sizes(128, (1024, 4096, 16392), (1000, 160_000, 1_280_000),
 # at tensor level. Element-level compiles grow fast with size, so the small ones are tiny.
 QUICK = Sizes(32, (8, 256, 1024), (10, 100, 5000), ((2, 3, 10), (4, 5, 200)),
               ((10, 3, 2), (200, 20, 4)), QUICK_MLP_WIDTHS, QUICK_MLP_BATCH)
-# hybridad.func runs a transform nested in another one at element level (one scalar node
-# per element, compiled to one LLVM kernel): its setup took 8.8 s at n*k*d = 1,200, 23 s at
-# 2,000 and 228 s at 8,000 when this was written, so the row runs up to this size.
-NESTED_ELEMENT_CAP = 1000
 
 
 class MismatchError(AssertionError):
@@ -520,11 +515,6 @@ def kmeans_hessian_rows(p: KMeans) -> list[Row]:
 
     def hybridad_nested() -> Prepared:
         """jvp(value_and_grad(cost)) at C with tangent ones: ((cost, J), (J.1, H.1))."""
-        size = p.x.shape[0] * p.c.shape[0] * p.x.shape[1]
-        if size > NESTED_ELEMENT_CAP:
-            raise Skip(f"not run: nested hybridad.func transforms trace at element level "
-                       f"(n*k*d = {size:,} > {NESTED_ELEMENT_CAP:,}: minutes of setup at a few "
-                       f"thousand); diag(H) by hybridad: the hd.jvp(hd.gradient) row")
         hd.clear_kernel_cache()
         inner = value_and_grad(kmeans_cost)
         x = p.x
@@ -540,7 +530,7 @@ def kmeans_hessian_rows(p: KMeans) -> list[Row]:
             return _floats(cost, J, Hv)
 
         return Prepared(call, normalize, note="jvp(value_and_grad(cost)), tangent ones; "
-                        "nested: element level (LLVM)")
+                        "the nested grad stays at tensor level")
 
     def torch_row() -> Prepared:
         """Double backward: J with create_graph, then the VJP of J with ones (H = H^T)."""

@@ -694,7 +694,8 @@ def _symbolic_value_and_grad(fun: Callable[..., Any], args: Sequence[Any],
 def _tensor_level(args: Sequence[Any]) -> bool:
     """Whether a nested call's arguments are expressions of an enclosing tensor-level
     trace (each a whole array), so the nested transform can stay at tensor level."""
-    return all(isinstance(a, Expr) for a in args) and any(a.shape for a in args)
+    return any(isinstance(a, Expr) and a.shape for a in args) and all(
+        isinstance(a, Expr) or not _holds_expr(a) for a in args)
 
 
 def _tensor_value_and_grad(fun: Callable[..., Any], args: Sequence[Any],
@@ -703,11 +704,11 @@ def _tensor_value_and_grad(fun: Callable[..., Any], args: Sequence[Any],
     tensor gradient (a handful of nodes, whatever the sizes), then the fresh symbols
     replaced by the enclosing trace's arguments (so jvp(grad(f)) or hessian(f) of a large
     array never goes element by element)."""
-    symbols = [fresh_symbol(f"n{k}", a.shape) for k, a in enumerate(args)]
+    symbols = [fresh_symbol(f"n{k}", np.shape(a)) for k, a in enumerate(args)]
     out = _scalar_output(_as_tensor(call_on_symbols(fun, symbols, kwargs)))
     nums = _argnum_list(argnums, len(args), "grad")
     grads = tensor_gradient(out, [symbols[a] for a in nums])
-    value, *bound = substitute([out, *grads], dict(zip(symbols, args)))
+    value, *bound = substitute([out, *grads], {s: as_operand(a) for s, a in zip(symbols, args)})
     return value, _pick(bound, argnums)
 
 

@@ -234,6 +234,13 @@ def test_nested_transforms_of_large_arrays_stay_at_tensor_level():
     traced = _function_cache(g, "llvm").get((x,), "jvp")
     assert not traced.element_level and hd.count_ops(traced.parts) < 20
 
+    # the inner transform also takes a numeric array beside the traced one (a closure
+    # over data, as a k-means cost over its points)
+    data = np.linspace(-1.0, 1.0, 5000)
+    inner = grad(lambda c, pts: np.sum((c - pts) ** 2 * c))
+    _, product = jvp(lambda c: inner(c, data), (x,), (np.ones(5000),))
+    np.testing.assert_allclose(product, 6.0 * x - 4.0 * data, rtol=1e-12, atol=1e-12)
+
     def rosenbrock(z):
         return np.sum(100.0 * (z[1:] - z[:-1] ** 2) ** 2 + (1.0 - z[:-1]) ** 2)
 
