@@ -701,7 +701,9 @@ EINSUM = _structural(
     ((_einsum_jvp, _einsum_vjp),),
     lambda node, texts: (f"einsum({node.param!r}, {', '.join(t[0] for t in texts)})",
                          _ATOM),
-    flags=Flags.NONE, names=_einsum_names, batch=_einsum_batch)
+    flags=Flags.NONE, names=_einsum_names, batch=_einsum_batch,
+    llvm=lambda k, node, *operands: k.einsum(node, operands,
+                                            *parse_subscripts(node.param, len(operands))))
 
 
 # -- gather (integer-array indexing) and its transpose ---------------------------------------

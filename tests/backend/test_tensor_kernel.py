@@ -41,6 +41,10 @@ CASES = {
     "dot": lambda: v @ v,
     "matmul of expressions": lambda: hd.relu(A @ B + 1.0) @ B.T,
     "concatenate": lambda: hd.concatenate([A, A[:, :2] * 2.0], axis=1),
+    "einsum contraction": lambda: hd.einsum("ij,jk->ik", A, B),
+    "einsum three operands": lambda: hd.einsum("ij,j,jk->ki", A, v, B),
+    "einsum outer and sum": lambda: hd.einsum("ij,k->ikj", A, v) + hd.einsum("ij->", A),
+    "einsum of views": lambda: hd.einsum("ji,jk->ik", A.T[:, ::-1], B[::-1]),
     "stack": lambda: hd.stack([v, v * 2.0]),
     "where": lambda: hd.where(A > 0, A, 0.1 * A),
     "scatter (gradient of a slice)": lambda: hd.gradient(hd.sum(A[1:, ::2] ** 2), A),
@@ -142,7 +146,7 @@ def test_bad_arguments_name_expected_and_given_shapes():
         kernel(np.ones((3, 4)))
 
 
-def test_operations_without_a_loop_lowering_are_reported():
+def test_operations_without_a_loop_lowering_are_reported():  # take: gathers
     gathered = hd.take(v, [0, 0, 2])
     assert not lowerable([gathered], ALL)
     with pytest.raises(NotLowerable, match="take"):

@@ -353,6 +353,32 @@ class LoopProgram:
                    lambda index: self.e.mul(self._load(left, index), self._load(right, index)),
                    out, "add")
 
+    def einsum(self, node: Expr, operands: Sequence[Access], inputs: list[str],
+               output: str) -> None:
+        """One loop nest over the output's letters, then the contracted ones (innermost,
+        so their sum stays in registers), adding the product of the operands' elements
+        into the output: every letter is a loop, every operand an access over them."""
+        sizes: dict[str, int] = {}
+        for part, operand in zip(inputs, operands):
+            sizes.update(zip(part, operand.shape))
+        letters = list(output) + sorted(set("".join(inputs)) - set(output))
+        loop = tuple(sizes[c] for c in letters)
+        target = self.materialize(node)
+        out = target.view(target.offset, [target.strides[output.index(c)] if c in output
+                                          else 0 for c in letters], loop)
+        reads = [operand.view(operand.offset, [operand.strides[part.index(c)] if c in part
+                                               else 0 for c in letters], loop)
+                 for part, operand in zip(inputs, operands)]
+
+        def product(index: list[str]) -> str:
+            value = self._load(reads[0], index)
+            for read in reads[1:]:
+                value = self.e.mul(value, self._load(read, index))
+            return value
+
+        self._fill(target, double(0.0))
+        self._nest(loop, [out] + reads, product, out, "add")
+
     def concatenate(self, node: Expr, parts: Sequence[Access], axis: int) -> None:
         target = self.materialize(node)
         start = 0
