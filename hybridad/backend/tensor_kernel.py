@@ -60,8 +60,10 @@ class TensorKernel:
         self._unique = unique
         self._unique_shapes = [o.shape for o in unique]
         self._plan = program.buffers
+        # constant arrays (float64) and index arrays (int64), kept alive with the kernel
         self._constants = [np.ascontiguousarray(b.value, dtype=np.float64)
-                           if b.kind == "constant" else None for b in program.buffers]
+                           if b.kind == "constant" else np.ascontiguousarray(b.value)
+                           if b.kind == "index" else None for b in program.buffers]
         self._scratch = sum(b.index for b in program.buffers if b.kind == "scratch")
         self.shapes = [s.shape for s in self.inputs]
         self._spares: list[np.ndarray] = []
@@ -120,7 +122,8 @@ class TensorKernel:
         # every array here is a validated, contiguous float64 ndarray kept alive
         sources = {"input": arrays, "output": results}
         objects = self._table(*[id(sources[kind][k]) if kind in sources else
-                                id(self._constants[j]) if kind == "constant" else id(scratch)
+                                id(self._constants[j]) if kind in ("constant", "index")
+                                else id(scratch)
                                 for j, (kind, k) in enumerate(self._kinds)])
         self._run(ctypes.addressof(objects))
         self._spares.append(scratch)

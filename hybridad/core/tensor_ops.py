@@ -753,7 +753,8 @@ TAKE = _structural(
         + _names_of(args[0])[param[0] + 1:]),
     batch=lambda node, values, batched: np.take(
         values[0], np.array(node.param[1], dtype=np.intp).reshape(node.param[2]),
-        axis=node.param[0] + 1))
+        axis=node.param[0] + 1),
+    llvm=lambda k, node, x: k.take(node, x, *node.param[:3]))
 
 
 def _scatter_add_shape(shapes: tuple[Shape], param: tuple) -> Shape:
@@ -771,7 +772,8 @@ SCATTER_ADD = _structural(
                          f"{_tuple_text(node.shape)})", _ATOM),
     batch=lambda node, values, batched: _on(
         "scatter_add", values[0], (node.param[0] + 1,) + node.param[1:3]
-        + ((values[0].shape[0],) + node.param[3],)))
+        + ((values[0].shape[0],) + node.param[3],)),
+    llvm=lambda k, node, g: k.scatter_add(node, g, *node.param[:3]))
 
 
 # -- builders --------------------------------------------------------------------------------

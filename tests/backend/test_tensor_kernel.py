@@ -41,6 +41,11 @@ CASES = {
     "dot": lambda: v @ v,
     "matmul of expressions": lambda: hd.relu(A @ B + 1.0) @ B.T,
     "concatenate": lambda: hd.concatenate([A, A[:, :2] * 2.0], axis=1),
+    "take (gather)": lambda: hd.take(A, [2, 0, 0, 1], axis=0) * 2.0,
+    "take along an inner axis": lambda: hd.take(A, [[3, 1], [1, 0]], axis=1),
+    "integer-array indexing": lambda: v[[3, 3, 0]] + hd.sum(A[[1], :][:, [0, 2, 2]]),
+    "scatter_add (gradient of a gather)": lambda: hd.gradient(
+        hd.sum(hd.take(A, [[3, 1], [1, 1]], axis=1) ** 2), A),
     "einsum contraction": lambda: hd.einsum("ij,jk->ik", A, B),
     "einsum three operands": lambda: hd.einsum("ij,j,jk->ki", A, v, B),
     "einsum outer and sum": lambda: hd.einsum("ij,k->ikj", A, v) + hd.einsum("ij->", A),
@@ -146,11 +151,23 @@ def test_bad_arguments_name_expected_and_given_shapes():
         kernel(np.ones((3, 4)))
 
 
-def test_operations_without_a_loop_lowering_are_reported():  # take: gathers
-    gathered = hd.take(v, [0, 0, 2])
-    assert not lowerable([gathered], ALL)
-    with pytest.raises(NotLowerable, match="take"):
-        TensorKernel([gathered], ALL)
+def test_operations_without_a_loop_lowering_are_reported():
+    softplus = hd.primitive("tk_softplus", lambda x: np.logaddexp(0.0, x),
+                            partials=(lambda x, out: hd.sigmoid(x),))
+    assert not lowerable([softplus(A)], ALL)
+    with pytest.raises(NotLowerable, match="tk_softplus"):
+        TensorKernel([softplus(A)], ALL)
+
+
+def test_custom_rules_lower_to_their_primal():
+    @hd.custom_jvp
+    def twice(x):
+        return 2.0 * x
+
+    twice.defjvp(lambda p, t: (twice(p[0]), 2.0 * t[0]))
+    arrays = values(np.random.default_rng(2))
+    (got,) = TensorKernel([twice(A) + 1.0], ALL)(*arrays)
+    np.testing.assert_array_equal(got, 2.0 * arrays[0] + 1.0)
 
 
 UNARY = [hd.sin, hd.tanh, lambda u: hd.exp(0.3 * u), lambda u: u * u, hd.sigmoid, hd.relu]

@@ -100,7 +100,7 @@ class Access:
 class Buffer:
     """One pointer of the table: an input, a constant array, an output or scratch."""
 
-    kind: str          # "input" | "constant" | "output" | "scratch"
+    kind: str          # "input" | "constant" | "index" (int64) | "output" | "scratch"
     index: int         # input / output number, or scratch size (elements)
     value: Any = None  # the constant's array
 
@@ -378,6 +378,70 @@ class LoopProgram:
 
         self._fill(target, double(0.0))
         self._nest(loop, [out] + reads, product, out, "add")
+
+    def take(self, node: Expr, x: Access, axis: int, indices: Sequence[int],
+             index_shape: tuple[int, ...]) -> None:
+        """``node[pre, j.., post] = x[pre, indices[j..], post]``: the index array is a
+        buffer of int64 read in the loop (no merging of dimensions across it)."""
+        target = self.materialize(node)
+        table = self._index_buffer(indices, x.shape[axis])
+        k = len(index_shape)
+        inner = c_strides(index_shape)
+
+        def value(index: list[str]) -> str:
+            picked = self._index_at(table, index[axis:axis + k], inner)
+            rest = index[:axis] + [picked] + index[axis + k:]
+            return self._load(x, rest)
+
+        self._loops(node.shape, value, lambda index, v: self._store(target, index, v))
+
+    def scatter_add(self, node: Expr, g: Access, axis: int, indices: Sequence[int],
+                    index_shape: tuple[int, ...]) -> None:
+        """The transpose of :meth:`take`: zeros, then ``node[pre, indices[j..], post] +=
+        g[pre, j.., post]`` (repeated indices add up)."""
+        target = self.materialize(node)
+        self._fill(target, double(0.0))
+        table = self._index_buffer(indices, node.shape[axis])
+        k = len(index_shape)
+        inner = c_strides(index_shape)
+
+        def store(index: list[str], v: str) -> None:
+            picked = self._index_at(table, index[axis:axis + k], inner)
+            address = self._address(target, index[:axis] + [picked] + index[axis + k:])
+            old = self.e.emit(f"load double, double* {address}")
+            self.e.lines.append(f"  store double {self.e.add(old, v)}, double* {address}")
+
+        self._loops(g.shape, lambda index: self._load(g, index), store)
+
+    def _index_buffer(self, indices: Sequence[int], n: int) -> int:
+        """A buffer holding ``indices`` (wrapped into [0, n)) as int64; its number."""
+        values = np.asarray(indices, dtype=np.int64) % max(n, 1)
+        self.buffers.append(Buffer("index", 0, values))
+        return len(self.buffers) - 1
+
+    def _index_at(self, buffer: int, index: list[str], strides: Sequence[int]) -> str:
+        """The int64 in index buffer ``buffer`` at the row-major position of ``index``."""
+        e = self.e
+        position = "0"
+        for i, stride in zip(index, strides):
+            term = i if stride == 1 else e.emit(f"mul i64 {i}, {stride}")
+            position = e.emit(f"add i64 {position}, {term}")
+        base = e.emit(f"bitcast double* %b{buffer} to i64*")
+        address = e.emit(f"getelementptr i64, i64* {base}, i64 {position}")
+        return e.emit(f"load i64, i64* {address}")
+
+    def _loops(self, shape: Sequence[int], value: Callable[[list[str]], str],
+               store: Callable[[list[str], str], None]) -> None:
+        """One loop per dimension (none merged), ``store(index, value(index))`` inside."""
+        if 0 in shape:
+            return
+        index = [self._open_loop(n) for n in shape]
+        store(index, value(index))
+        for _ in index:
+            self._close_loop()
+
+    def _store(self, target: Access, index: list[str], v: str) -> None:
+        self.e.lines.append(f"  store double {v}, double* {self._address(target, index)}")
 
     def concatenate(self, node: Expr, parts: Sequence[Access], axis: int) -> None:
         target = self.materialize(node)
