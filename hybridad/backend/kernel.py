@@ -216,7 +216,9 @@ class Kernel:
 
         return fast
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, out: Any = None) -> Any:
+        if out is not None:
+            return write_out(self(*args), out, "kernel")
         if self._native is not None:
             return self._native(*args)
         return self._call_python(*args)
@@ -291,6 +293,32 @@ def _view_maker(start: int, end: int, shape: tuple[int, ...]) -> Any:
 
 def _rebuild(args: Any, exprs: Any, derivatives: str | None, options: dict) -> Kernel:
     return Kernel(args, exprs, derivatives, **options)
+
+
+def write_out(result: Any, out: Any, caller: str) -> Any:
+    """numpy's ``out=``: each array of ``result`` written into the caller's array at the
+    same place of ``out`` (the same nesting of tuples; writable float64 arrays of the
+    results' shapes); returns ``out``."""
+    pairs, stack = [], [(result, out)]
+    while stack:
+        value, target = stack.pop()
+        if isinstance(value, tuple):
+            if not isinstance(target, (tuple, list)) or len(target) != len(value):
+                raise ValueError(f"{caller}: out= must nest like the result: "
+                                 f"{len(value)} items here, got {type(target).__name__}")
+            stack.extend(zip(value, target))
+            continue
+        shape = np.shape(value)
+        if not (isinstance(target, np.ndarray) and target.dtype == np.float64 and
+                target.shape == shape and target.flags.writeable):
+            given = (f"{type(target).__name__} {getattr(target, 'dtype', '')} "
+                     f"{getattr(target, 'shape', '')}").strip()
+            raise ValueError(f"{caller}: out= needs a writable float64 array of shape "
+                             f"{shape} here, got {given}")
+        pairs.append((target, value))
+    for target, value in pairs:
+        target[...] = value
+    return out
 
 
 def _check_options(derivatives: Any, reduce: Any, backend: Any, opt_level: Any,

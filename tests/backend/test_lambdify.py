@@ -209,3 +209,24 @@ def test_reductions_are_accurate_and_independent_of_threads():
         np.testing.assert_array_equal(a, b)
     empty = one(np.zeros((0, 2)), np.zeros(2))
     assert np.isnan(empty[0]) and np.isnan(empty[1]).all()
+
+
+def test_out_writes_results_into_the_callers_arrays():
+    k = hd.lambdify([X1, X2], F, derivatives="hessian")
+    value, grad, hess = np.empty(()), np.empty(2), np.empty((2, 2))
+    result = k(POINT, out=(value, grad, hess))
+    assert result[0] is value and result[1] is grad and result[2] is hess
+    expected = k(POINT)
+    assert value == expected[0]
+    np.testing.assert_array_equal(grad, expected[1])
+    np.testing.assert_array_equal(hess, expected[2])
+    batch = np.stack([POINT, POINT * 1.5])
+    values, grads, hessians = np.empty(2), np.empty((2, 2)), np.empty((2, 2, 2))
+    k(batch, out=(values, grads, hessians))
+    np.testing.assert_array_equal(grads, k(batch)[1])
+    with pytest.raises(ValueError, match=r"shape \(2,\) here, got ndarray float64 \(3,\)"):
+        k(POINT, out=(value, np.empty(3), hess))
+    with pytest.raises(ValueError, match="must nest like the result"):
+        k(POINT, out=value)
+    with pytest.raises(ValueError, match="writable float64"):
+        k(POINT, out=(value, np.empty(2, dtype=np.float32), hess))
