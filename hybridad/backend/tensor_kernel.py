@@ -139,8 +139,8 @@ class TensorKernel:
 # -- hd.lambdify over tensor symbols ----------------------------------------------------------
 # up to this many scalar nodes (core.scalarize.element_cost of the outputs) a tensor
 # program is scalarized and unrolled (the element-level kernel: about 1 µs calls, compile
-# time growing with the nodes: 0.2 s at 2,000, 2.3 s at 20,000); above, it is compiled to
-# loops (about 0.05 s whatever the sizes, 13 µs calls). Measured by
+# time growing with the nodes: 0.3 s at 2,000, 2.3 s at 20,000); above, it is compiled to
+# loops (0.03-0.15 s whatever the sizes, 10-16 µs calls). Measured by
 # python -m benchmarks.scalarize_threshold.
 SCALARIZE_LIMIT = 2_000
 # rows of a batch per piece: the unit of work a thread takes, and of a reduce's partials
