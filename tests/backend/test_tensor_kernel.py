@@ -327,3 +327,48 @@ def test_threads_give_bit_identical_batches(reduce):
     if reduce is None:
         value, _ = one(rows, w, b)
         assert value[7] == one(rows[7], w, b)[0]
+
+
+@st.composite
+def shaped_programs(draw):
+    """A random shape (0- and 1-sized dimensions included), operands broadcast against
+    it, and a chain of elementwise, reduction, view and contraction steps."""
+    shape = tuple(draw(st.lists(st.sampled_from([0, 1, 2, 3, 5]), min_size=1, max_size=3)))
+    cut = draw(st.integers(0, len(shape)))
+    small = tuple(1 if draw(st.booleans()) else n for n in shape[cut:])
+    name = "x".join(map(str, shape)) + "_" + "x".join(map(str, small))
+    p = hd.tensor(f"tk_h_p_{name}", shape)
+    q = hd.tensor(f"tk_h_q_{name}", small)
+    node = hd.sin(p) * q + 0.5
+    for _ in range(draw(st.integers(1, 3))):
+        step = draw(st.sampled_from(["sum", "max", "transpose", "flip", "matmul",
+                                     "square", "broadcast"]))
+        if step == "sum" and node.ndim:
+            node = hd.sum(node, axis=draw(st.integers(0, node.ndim - 1)))
+        elif step == "max" and node.ndim and 0 not in node.shape:
+            node = hd.max(node, axis=-1, keepdims=True)
+        elif step == "transpose" and node.ndim:
+            node = node.T * 1.5
+        elif step == "flip" and node.ndim:
+            node = node[::-1] - node
+        elif step == "matmul" and node.ndim:
+            m = node.shape[-1]
+            node = node @ hd.constant(np.linspace(-1.0, 1.0, m * 2).reshape(m, 2))
+        elif step == "square":
+            node = node * node
+        else:
+            node = hd.broadcast_to(node, (2,) + node.shape) + 1.0
+    return node, p, q
+
+
+@settings(max_examples=60, deadline=None)
+@given(shaped_programs(), st.integers(0, 2 ** 31 - 1))
+def test_random_shapes_with_empty_and_unit_dimensions(program, seed):
+    node, p, q = program
+    rng = np.random.default_rng(seed)
+    pv, qv = rng.normal(size=p.shape), rng.normal(size=q.shape)
+    exprs = [node] + ([hd.gradient(hd.sum(node), p)] if node.size else [])
+    got = TensorKernel(exprs, [p, q])(pv, qv)
+    for g, e in zip(got, exprs):
+        np.testing.assert_allclose(g, hd.evaluate(e, {p: pv, q: qv}), rtol=1e-12,
+                                   atol=1e-12)
