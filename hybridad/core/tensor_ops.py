@@ -55,7 +55,7 @@ def _structural(name: str, arity: int, numpy: Any, shape: Any, linear: tuple,
 # -- loop lowerings: written against the kernel backend's loop vocabulary ``k``
 # (hybridad/backend/llvm/loops.py); a view returns the operand's access re-indexed, any
 # other lowering writes the node's loops and returns None -------------------------------
-def _index_access(x: Any, index: tuple) -> Any:
+def index_access(x: Any, index: tuple) -> Any:
     """The access of ``x[index]`` (a normalized basic index) as offset and strides."""
     offset, strides, shape, dim = x.offset, [], [], 0
     for item in index:
@@ -541,7 +541,7 @@ GETITEM = _structural(
     lambda node, texts: (f"{_postfix(texts[0])}[{_format_index(node.param, node.args[0].shape)}]",
                          _ATOM), names=_index_names,
     batch=lambda node, values, batched: values[0][(slice(None),) + numpy_index(node.param)],
-    llvm=lambda k, node, x: _index_access(x, node.param))
+    llvm=lambda k, node, x: index_access(x, node.param))
 
 
 def _scatter_shape(shapes: tuple[Shape], param: tuple) -> Shape:
@@ -563,7 +563,7 @@ SCATTER = _structural(
         "scatter", values[0], ((("slice", 0, values[0].shape[0], 1),) + node.param[0],
                                (values[0].shape[0],) + node.param[1])),
     llvm=lambda k, node, g: k.scatter(
-        node, g, lambda out: _index_access(out, node.param[0])))
+        node, g, lambda out: index_access(out, node.param[0])))
 
 
 # -- max / min reductions -------------------------------------------------------------------

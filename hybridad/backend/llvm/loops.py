@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
-from typing import Any, Callable, Sequence
 
 from ...core.expr import ARRAY, CONSTANT, SYMBOL, Expr
 from ...core.registry import PRIMITIVES
@@ -155,7 +155,6 @@ class LoopProgram:
             if root not in self.access:          # an input returned as it is: copied
                 self.access.setdefault(root, self._new_buffer(Buffer("output", k),
                                                               root.shape))
-        self.output_access = {}
         for node in order:
             self._lower(node, roots)
 
@@ -278,7 +277,8 @@ class LoopProgram:
         self._copy(access, copy)
         return copy
 
-    def materialize(self, node: Expr, roots: set[Expr] | None = None) -> Access:
+    def materialize(self, node: Expr) -> Access:
+        """The buffer ``node`` is computed into (its output's, for a root)."""
         target = self._result(node, set(self.outputs))
         self.access[node] = target
         return target
@@ -465,14 +465,14 @@ class LoopProgram:
     def _sum_of_terms(self, node: Expr, target: Access) -> None:
         """A sum with scattered terms: zeros, then each term added in place (a scatter
         only over the elements it writes, its operand computed in that loop)."""
-        from ...core.tensor_ops import _index_access
+        from ...core.tensor_ops import index_access
 
         self._fill(target, double(0.0))
         for term in self._terms(node):
             if term in self.deferred:
                 operand = term.args[0]
                 source = operand if operand in self.fused else self.operand(operand)
-                view = _index_access(target, term.param[0])
+                view = index_access(target, term.param[0])
                 self._nest(view.shape, [view] + self._leaves(source, view.shape),
                            lambda index, s=source, v=view: self._value_at(s, index, v.shape),
                            view, "add")
