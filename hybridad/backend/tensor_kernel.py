@@ -169,6 +169,7 @@ class TensorLambdified:
                  wrt: Any = None, reduce: str | None = None, threads: int = 1):
         from ..calculus.jacobian import gradient, hessian, jacobian
 
+        self._init = (list(args), exprs, derivatives, wrt, reduce, threads)
         self.args = [as_operand(a) for a in args]
         if not all(a.is_symbol for a in self.args):
             raise TypeError("lambdify: tensor arguments must be symbols")
@@ -207,6 +208,15 @@ class TensorLambdified:
         self.kernel = TensorKernel([e for b in blocks for e in b], self.args)
         self._shapes = [a.shape for a in self.args]
         self.compile_seconds = self.kernel.compile_seconds
+
+    def __reduce__(self) -> tuple:
+        """Pickles as its expressions and options (never machine code): the kernel is
+        compiled again where it is loaded."""
+        return (_rebuild, self._init)
+
+    def __repr__(self) -> str:
+        return (f"TensorLambdified({len(self.args)} tensor arguments, derivatives="
+                f"{self.derivatives!r}, {self.kernel!r})")
 
     def _structure(self, flat: list[np.ndarray], scalars: bool = True) -> Any:
         if scalars:                       # 0-d results as numpy scalars, as Kernel's
@@ -315,3 +325,8 @@ def _flatten_out(out: Any) -> list[np.ndarray]:
         else:
             flat.append(item)
     return flat
+
+
+def _rebuild(args: Any, exprs: Any, derivatives: Any, wrt: Any, reduce: Any,
+             threads: int) -> TensorLambdified:
+    return TensorLambdified(args, exprs, derivatives, wrt=wrt, reduce=reduce, threads=threads)

@@ -372,3 +372,13 @@ def test_random_shapes_with_empty_and_unit_dimensions(program, seed):
     for g, e in zip(got, exprs):
         np.testing.assert_allclose(g, hd.evaluate(e, {p: pv, q: qv}), rtol=1e-12,
                                    atol=1e-12)
+
+
+def test_loop_kernels_pickle_as_expressions_and_compile_again():
+    import pickle
+
+    kernel = hd.lambdify([X, W, c], LOSS, "gradient", wrt=[W, c], scalarize=False)
+    clone = pickle.loads(pickle.dumps(kernel))
+    assert type(clone).__name__ == "TensorLambdified" and "TensorKernel" in repr(clone)
+    for a, b in zip(_leaves(kernel(*layer_values())), _leaves(clone(*layer_values()))):
+        np.testing.assert_array_equal(a, b)
