@@ -62,11 +62,9 @@ OMP_NUM_THREADS) in the environment to change them; the header prints the settin
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -74,7 +72,7 @@ import numpy as np
 import hybridad as hd
 from hybridad.func import jvp, value_and_grad
 
-from .measure import Measurement, Prepared, Row, Skip, prepare_row, time_interleaved
+from .measure import Measurement, Prepared, Row, prepare_row, time_interleaved
 from .report import fmt_ms, fmt_ratio, fmt_us
 from .tensors import (
     MLP_BATCH,
@@ -83,6 +81,9 @@ from .tensors import (
     QUICK_MLP_WIDTHS,
     Section,
     blas_threads,
+    import_peers,
+    import_tool,
+    jax_float64,
     mlp_loss,
     mlp_problem,
     numpy_backprop,
@@ -116,26 +117,6 @@ class MismatchError(AssertionError):
     """A numpy reference row failed (the benchmark itself is wrong)."""
 
 
-def _import(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise Skip(f"{name} is not installed") from None
-
-
-@lru_cache(maxsize=1)
-def _jax() -> tuple[Any, Any]:
-    """jax and jax.numpy with float64 switched on."""
-    jax = _import("jax")
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-    return jax, jnp
-
-
-def _torch() -> Any:
-    return _import("torch")
-
-
 def _floats(*values: Any) -> Arrays:
     return tuple(np.asarray(v, dtype=np.float64) for v in values)
 
@@ -161,7 +142,7 @@ def _hybridad(transformed: Callable[..., Any], args: Sequence[Any], note: str) -
 def _torch_value_and_grad(fun: Callable[..., Any], args: Sequence[np.ndarray],
                           argnums: Sequence[int]) -> Prepared:
     """fun(*args) and torch.autograd.grad with respect to args[argnums], float64."""
-    torch = _torch()
+    torch = import_tool("torch")
     tensors = [torch.from_numpy(np.array(a, dtype=np.float64)) for a in args]
     wrt = [tensors[k].requires_grad_() for k in argnums]
 
@@ -176,7 +157,7 @@ def _torch_value_and_grad(fun: Callable[..., Any], args: Sequence[np.ndarray],
 def _jax_value_and_grad(fun: Callable[..., Any], args: Sequence[np.ndarray],
                         argnums: Sequence[int]) -> Prepared:
     """jax.jit(jax.value_and_grad(fun, argnums)), inputs on the device once."""
-    jax, _ = _jax()
+    jax, _ = jax_float64()
     fn = jax.jit(jax.value_and_grad(fun, argnums=tuple(argnums)))
     device = [jax.device_put(a) for a in args]
     return Prepared(lambda: jax.block_until_ready(fn(*device)), _flat_value_and_grads,
@@ -230,12 +211,12 @@ def least_squares_rows(p: LeastSquares) -> list[Row]:
                          "A, b constants of the trace")
 
     def torch_row() -> Prepared:
-        torch = _torch()
+        torch = import_tool("torch")
         return _torch_value_and_grad(lambda x, A, b: least_squares(x, A, b, torch),
                                      (p.x, p.A, p.b), (0,))
 
     def jax_row() -> Prepared:
-        _, jnp = _jax()
+        _, jnp = jax_float64()
         return _jax_value_and_grad(lambda x, A, b: least_squares(x, A, b, jnp),
                                    (p.x, p.A, p.b), (0,))
 
@@ -287,11 +268,11 @@ def logsumexp_rows(p: LogSumExp) -> list[Row]:
         return setup
 
     def torch_row() -> Prepared:
-        torch = _torch()
+        torch = import_tool("torch")
         return _torch_value_and_grad(lambda x: torch.logsumexp(x, 0), (p.x,), (0,))
 
     def jax_row() -> Prepared:
-        jax, _ = _jax()
+        jax, _ = jax_float64()
         return _jax_value_and_grad(jax.nn.logsumexp, (p.x,), (0,))
 
     return [
@@ -390,7 +371,7 @@ def gmm_rows(p: GMM) -> list[Row]:
 
     def torch_row(fun: Callable[..., Any]) -> Callable[[], Prepared]:
         def setup() -> Prepared:
-            torch = _torch()
+            torch = import_tool("torch")
 
             def lse(z: Any, axis: int) -> Any:
                 return torch.logsumexp(z, axis)
@@ -400,7 +381,7 @@ def gmm_rows(p: GMM) -> list[Row]:
         return setup
 
     def jax_row() -> Prepared:
-        jax, jnp = _jax()
+        jax, jnp = jax_float64()
 
         def lse(z: Any, axis: int) -> Any:
             return jax.nn.logsumexp(z, axis=axis)
@@ -467,7 +448,7 @@ def kmeans_problem(n: int, k: int, d: int, seed: int = 0) -> KMeans:
 
 
 def _torch_kmeans(c: Any, x: Any) -> Any:
-    torch = _torch()
+    torch = import_tool("torch")
     return kmeans_cost(c, x, torch, lambda d2: torch.amin(d2, 1))
 
 
@@ -478,7 +459,7 @@ def kmeans_rows(p: KMeans) -> list[Row]:
         return _hybridad(value_and_grad(kmeans_cost), (p.c, p.x), "f(C, X), argnums=0")
 
     def jax_row() -> Prepared:
-        _, jnp = _jax()
+        _, jnp = jax_float64()
         return _jax_value_and_grad(
             lambda c, x: kmeans_cost(c, x, jnp, lambda d2: jnp.min(d2, axis=1)),
             (p.c, p.x), (0,))
@@ -534,7 +515,7 @@ def kmeans_hessian_rows(p: KMeans) -> list[Row]:
 
     def torch_row() -> Prepared:
         """Double backward: J with create_graph, then the VJP of J with ones (H = H^T)."""
-        torch = _torch()
+        torch = import_tool("torch")
         c = torch.from_numpy(p.c.copy()).requires_grad_()
         x, v = torch.from_numpy(p.x), torch.from_numpy(ones)
 
@@ -548,7 +529,7 @@ def kmeans_hessian_rows(p: KMeans) -> list[Row]:
                         note=f"double backward, torch threads: {torch.get_num_threads()}")
 
     def jax_row() -> Prepared:
-        jax, jnp = _jax()
+        jax, jnp = jax_float64()
 
         def cost(c: Any, x: Any) -> Any:
             return kmeans_cost(c, x, jnp, lambda d2: jnp.min(d2, axis=1))
@@ -590,12 +571,12 @@ def mlp_rows(widths: Sequence[int], batch: int, seed: int = 0) -> tuple[str, lis
                          "x, t arguments; argnums = the six parameters")
 
     def torch_row() -> Prepared:
-        torch = _torch()
+        torch = import_tool("torch")
         return _torch_value_and_grad(lambda *a: loss(*a, xp=torch, relu=torch.relu), args,
                                      range(n_params))
 
     def jax_row() -> Prepared:
-        jax, jnp = _jax()
+        jax, jnp = jax_float64()
         return _jax_value_and_grad(lambda *a: loss(*a, xp=jnp, relu=jax.nn.relu), args,
                                    range(n_params))
 
@@ -718,15 +699,7 @@ def warm_up() -> None:
     large matrix products), and make one small element-level and one tensor-level
     hybridad kernel, so that imports and one-time initialisation do not count as the first
     row's setup."""
-    for name in ("torch", "scipy.linalg.cython_blas"):
-        try:
-            _import(name)
-        except Skip:
-            pass
-    try:
-        _jax()
-    except Skip:
-        pass
+    import_peers(("torch", "scipy.linalg.cython_blas"))
     rng = np.random.default_rng(0)
     A, b = rng.standard_normal((64, 512)), rng.standard_normal(64)
     for x in (rng.standard_normal(3), rng.standard_normal(512)):

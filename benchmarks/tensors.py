@@ -62,7 +62,8 @@ class MismatchError(AssertionError):
     """A tool's result differs from the numpy reference (or a required row failed)."""
 
 
-def _import(name: str) -> Any:
+def import_tool(name: str) -> Any:
+    """A peer's module, or Skip when it is not installed."""
     try:
         return importlib.import_module(name)
     except ImportError:
@@ -70,16 +71,26 @@ def _import(name: str) -> Any:
 
 
 @lru_cache(maxsize=1)
-def _jax() -> tuple[Any, Any]:
+def jax_float64() -> tuple[Any, Any]:
     """jax and jax.numpy with float64 switched on (as benchmarks/peers.py does)."""
-    jax = _import("jax")
+    jax = import_tool("jax")
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
     return jax, jnp
 
 
-def _torch() -> Any:
-    return _import("torch")
+def import_peers(names: Sequence[str]) -> None:
+    """Import ``names`` and JAX (when installed) once, so that their import time does not
+    count as the first row's setup."""
+    for name in names:
+        try:
+            import_tool(name)
+        except Skip:
+            pass
+    try:
+        jax_float64()
+    except Skip:
+        pass
 
 
 def blas_threads() -> str:
@@ -239,7 +250,7 @@ def mlp_memory_notes(problem: MLPProblem) -> list[str]:
              f"with the returned gradients, {tape.peak_bytes(outputs=False) / 1e6:.2f} MB "
              "without them"]
     try:
-        torch = _torch()
+        torch = import_tool("torch")
     except Skip:
         return notes
     params = [torch.from_numpy(p.copy()).requires_grad_() for p in problem.params]
@@ -267,7 +278,7 @@ def _numpy_mlp(problem: MLPProblem) -> Prepared:
 
 def _torch_mlp(problem: MLPProblem) -> Prepared:
     """Forward pass and torch.autograd.grad each call, float64 on the CPU."""
-    torch = _torch()
+    torch = import_tool("torch")
     params = [torch.from_numpy(p.copy()).requires_grad_() for p in problem.params]
     x, t = torch.from_numpy(problem.x), torch.from_numpy(problem.t)
 
@@ -285,7 +296,7 @@ def _torch_mlp(problem: MLPProblem) -> Prepared:
 def _jax_mlp(problem: MLPProblem) -> Prepared:
     """jax.jit(jax.value_and_grad(loss, argnums=(0, ..., 5))), inputs on the device
     once; each call blocks until ready. The setup includes the jit compile."""
-    jax, jnp = _jax()
+    jax, jnp = jax_float64()
 
     def loss(*args: Any) -> Any:
         *params, x, t = args
@@ -393,12 +404,12 @@ def _hybridad_rosenbrock(problem: RosenbrockProblem) -> Prepared:
 
 
 def _scipy_rosenbrock(problem: RosenbrockProblem) -> Prepared:
-    optimize = _import("scipy.optimize")
+    optimize = import_tool("scipy.optimize")
     return Prepared(lambda: optimize.rosen_der(problem.x), lambda g: (g,))
 
 
 def _torch_rosenbrock(problem: RosenbrockProblem) -> Prepared:
-    torch = _torch()
+    torch = import_tool("torch")
     x = torch.from_numpy(problem.x.copy()).requires_grad_()
 
     def call() -> Any:
@@ -409,7 +420,7 @@ def _torch_rosenbrock(problem: RosenbrockProblem) -> Prepared:
 
 
 def _jax_rosenbrock(problem: RosenbrockProblem) -> Prepared:
-    jax, jnp = _jax()
+    jax, jnp = jax_float64()
     fn = jax.jit(jax.grad(lambda x: rosenbrock(x, jnp)))
     x = jax.device_put(problem.x)
     return Prepared(lambda: jax.block_until_ready(fn(x)),
@@ -487,15 +498,7 @@ def table(section: Section, repeat: int) -> str:
 def warm_up() -> None:
     """Import the peers (and scipy.optimize) once, so that their import time does not
     count as the first row's setup."""
-    for name in ("scipy.optimize", "torch"):
-        try:
-            _import(name)
-        except Skip:
-            pass
-    try:
-        _jax()
-    except Skip:
-        pass
+    import_peers(("scipy.optimize", "torch"))
 
 
 def run(quick: bool = False, repeat: int = 5, target_s: float | None = None,
