@@ -7,13 +7,16 @@ loop over it reversed.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from .expr import Expr
 
 
-def topo_order(roots: Iterable[Expr]) -> list[Expr]:
-    """All nodes reachable from ``roots``, children before parents, each once.
+def topo_order(roots: Iterable[Expr], follow: Callable[[Expr], bool] | None = None
+               ) -> list[Expr]:
+    """All nodes reachable from ``roots``, children before parents, each once; with
+    ``follow``, only through arguments for which it is true (a sub-DAG, such as the nodes
+    fused into one loop).
 
     Depth-first with an explicit stack of ``(node, expanded)`` pairs; the first argument
     is visited first, so the order is deterministic and reads like the source.
@@ -33,7 +36,8 @@ def topo_order(roots: Iterable[Expr]) -> list[Expr]:
                 continue
             seen.add(node)
             stack.append((node, True))
-            stack.extend((a, False) for a in reversed(node.args) if a not in seen)
+            stack.extend((a, False) for a in reversed(node.args)
+                         if a not in seen and (follow is None or follow(a)))
     return order
 
 

@@ -524,21 +524,7 @@ class LoopProgram:
 
     def _fused_order(self, root: Expr) -> list[Expr]:
         """``root`` and the fused nodes it computes, children first (iteratively)."""
-        order: list[Expr] = []
-        stack: list[tuple[Expr, bool]] = [(root, False)]
-        seen: set[Expr] = set()
-        while stack:
-            node, expanded = stack.pop()
-            if expanded:
-                order.append(node)
-                continue
-            if node in seen:
-                continue
-            seen.add(node)
-            stack.append((node, True))
-            stack.extend((a, False) for a in reversed(node.args)
-                         if a in self.fused and a not in seen)
-        return order
+        return topo_order([root], follow=lambda a: a in self.fused)
 
     def _nest(self, shape: Sequence[int], accesses: list[Access],
               value: Callable[[list[str]], str], target: Access, combine: str | None) -> None:
