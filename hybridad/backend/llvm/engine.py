@@ -86,6 +86,24 @@ class Compiled:
 _cache: dict[tuple[str, int], Compiled] = {}
 
 
+def _engine(text: str, opt_level: int, loops: bool) -> llvm.ExecutionEngine:
+    """IR ``text`` parsed, verified, optimized at ``opt_level`` (the SLP vectorizer on;
+    the loop vectorizer too for ``loops``: tensor kernels) and compiled for this CPU."""
+    tm = target_machine(opt_level)
+    module = llvm.parse_assembly(text)
+    module.verify()
+    if opt_level > 0:
+        tuning = llvm.create_pipeline_tuning_options(speed_level=opt_level)
+        tuning.slp_vectorization = True
+        if loops:
+            tuning.loop_vectorization = True
+        builder = llvm.create_pass_builder(tm, tuning)
+        builder.getModulePassManager().run(module, builder)
+    engine = llvm.create_mcjit_compiler(module, tm)
+    engine.finalize_object()
+    return engine
+
+
 def compile_ir(text: str, opt_level: int) -> tuple[Compiled, bool]:
     """Compiled code for ``text`` and whether it came from the cache."""
     import time
@@ -96,16 +114,7 @@ def compile_ir(text: str, opt_level: int) -> tuple[Compiled, bool]:
         if hit is not None:
             return hit, True
         start = time.perf_counter()
-        tm = target_machine(opt_level)
-        module = llvm.parse_assembly(text)
-        module.verify()
-        if opt_level > 0:
-            tuning = llvm.create_pipeline_tuning_options(speed_level=opt_level)
-            tuning.slp_vectorization = True
-            builder = llvm.create_pass_builder(tm, tuning)
-            builder.getModulePassManager().run(module, builder)
-        engine = llvm.create_mcjit_compiler(module, tm)
-        engine.finalize_object()
+        engine = _engine(text, opt_level, loops=False)
         compiled = Compiled(engine, engine.get_function_address("rows"),
                             engine.get_function_address("one"),
                             engine.get_function_address("rows_objects"),
@@ -141,17 +150,7 @@ def compile_function(text: str, opt_level: int, name: str) -> tuple[Any, int, fl
         if hit is not None:
             return hit[0], hit[1], hit[2], True
         start = time.perf_counter()
-        tm = target_machine(opt_level)
-        module = llvm.parse_assembly(text)
-        module.verify()
-        if opt_level > 0:
-            tuning = llvm.create_pipeline_tuning_options(speed_level=opt_level)
-            tuning.loop_vectorization = True
-            tuning.slp_vectorization = True
-            builder = llvm.create_pass_builder(tm, tuning)
-            builder.getModulePassManager().run(module, builder)
-        engine = llvm.create_mcjit_compiler(module, tm)
-        engine.finalize_object()
+        engine = _engine(text, opt_level, loops=True)
         address = engine.get_function_address(name)
         seconds = time.perf_counter() - start
         _function_cache[key] = (engine, address, seconds)
