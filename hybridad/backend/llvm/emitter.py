@@ -16,6 +16,8 @@ import struct
 
 import llvmlite.ir as ir
 
+from . import vecmath
+
 DOUBLE = ir.DoubleType()
 
 # C math functions with an LLVM intrinsic (constant folding and vectorization see them);
@@ -52,11 +54,15 @@ def double(value: float) -> str:
 class Emitter:
     """Float64 instructions as IR lines; values are ``%tN`` names or constants."""
 
-    def __init__(self, fastmath: bool):
+    def __init__(self, fastmath: bool, vector_math: bool = False):
         self.lines: list[str] = []
         self.declarations: dict[str, str] = {}   # symbol -> declare line
         self.flags = "fast " if fastmath else ""
         self._count = 0
+        # loop kernels: math functions with vector variants (vecmath.py) are called
+        # through their aliases, so the loop vectorizer calls the variants
+        self.vector_math = vector_math
+        self._vector_symbols: list[str] = []
 
     def fresh(self) -> str:
         self._count += 1
@@ -86,9 +92,34 @@ class Emitter:
         return self.emit(f"fneg {self.flags}double {x}")
 
     def call(self, name: str, *args: str) -> str:
-        symbol = self.function(name, len(args))
         operands = ", ".join(f"double {a}" for a in args)
+        if self.vector_math and vecmath.variants(name, len(args)):
+            symbol = self._vector_function(name, len(args))
+            attribute = vecmath.abi_attribute(name, len(args))
+            return self.emit(f"call {self.flags}double @{symbol}({operands}) {attribute}")
+        symbol = self.function(name, len(args))
         return self.emit(f"call {self.flags}double @{symbol}({operands})")
+
+    def _vector_function(self, name: str, arity: int) -> str:
+        """Declare ``name``'s alias and its vector variants once per module. The
+        variants are kept in ``llvm.compiler.used``: nothing calls them before the loop
+        vectorizer runs, and unused declarations would be dropped before it."""
+        symbol = f'"{vecmath.alias(name)}"'
+        if symbol in self.declarations:
+            return symbol
+        pure = "nounwind willreturn memory(none)"
+        self.declarations[symbol] = (
+            f"declare double @{symbol}({', '.join(['double'] * arity)}) {pure}")
+        for lanes, vector in vecmath.variants(name, arity):
+            kind = f"<{lanes} x double>"
+            self.declarations[vector] = (
+                f"declare {kind} @{vector}({', '.join([kind] * arity)}) {pure}")
+            self._vector_symbols.append(vector)
+        used = ", ".join(f"ptr @{v}" for v in self._vector_symbols)
+        self.declarations["llvm.compiler.used"] = (
+            f"@llvm.compiler.used = appending global [{len(self._vector_symbols)} x ptr] "
+            f'[{used}], section "llvm.metadata"')
+        return symbol
 
     def function(self, name: str, arity: int) -> str:
         """The quoted symbol of a math function, declared once per module."""

@@ -17,6 +17,7 @@ from typing import Any
 import llvmlite.binding as llvm
 import numpy as np
 
+from . import vecmath
 from .emitter import LIBM
 
 _lock = threading.Lock()
@@ -31,6 +32,8 @@ def _initialize() -> llvm.TargetMachine:
         libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
         for name in LIBM:
             llvm.add_symbol(name, ctypes.cast(getattr(libm, name), ctypes.c_void_p).value)
+        for name, address in vecmath.symbols().items():
+            llvm.add_symbol(name, address)
         target = llvm.Target.from_triple(llvm.get_process_triple())
         _state["target"] = target
         _state["libm"] = libm
@@ -87,9 +90,18 @@ _cache: dict[tuple[str, int], Compiled] = {}
 
 
 def _engine(text: str, opt_level: int, loops: bool) -> llvm.ExecutionEngine:
-    """IR ``text`` parsed, verified, optimized at ``opt_level`` (the SLP vectorizer on;
-    the loop vectorizer too for ``loops``: tensor kernels) and compiled for this CPU."""
+    """IR ``text`` optimized (see :func:`optimized_module`) and compiled for this CPU."""
     tm = target_machine(opt_level)
+    engine = llvm.create_mcjit_compiler(optimized_module(text, opt_level, loops, tm), tm)
+    engine.finalize_object()
+    return engine
+
+
+def optimized_module(text: str, opt_level: int, loops: bool,
+                     tm: llvm.TargetMachine | None = None) -> llvm.ModuleRef:
+    """IR ``text`` parsed, verified and optimized at ``opt_level`` for this CPU (the SLP
+    vectorizer on; the loop vectorizer too for ``loops``: tensor kernels)."""
+    tm = tm or target_machine(opt_level)
     module = llvm.parse_assembly(text)
     module.verify()
     if opt_level > 0:
@@ -99,9 +111,7 @@ def _engine(text: str, opt_level: int, loops: bool) -> llvm.ExecutionEngine:
             tuning.loop_vectorization = True
         builder = llvm.create_pass_builder(tm, tuning)
         builder.getModulePassManager().run(module, builder)
-    engine = llvm.create_mcjit_compiler(module, tm)
-    engine.finalize_object()
-    return engine
+    return module
 
 
 def compile_ir(text: str, opt_level: int) -> tuple[Compiled, bool]:
