@@ -93,7 +93,9 @@ class Emitter:
 
     def call(self, name: str, *args: str) -> str:
         operands = ", ".join(f"double {a}" for a in args)
-        if self.vector_math and vecmath.variants(name, len(args)):
+        # a constant exponent stays an intrinsic: LLVM turns pow(x, 2.0) into x * x
+        constant_exponent = name == "pow" and not args[1].startswith("%")
+        if self.vector_math and vecmath.variants(name, len(args)) and not constant_exponent:
             symbol = self._vector_function(name, len(args))
             attribute = vecmath.abi_attribute(name, len(args))
             return self.emit(f"call {self.flags}double @{symbol}({operands}) {attribute}")
