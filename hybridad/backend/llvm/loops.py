@@ -23,25 +23,13 @@ How the DAG becomes loops:
 
 Loop counters and accumulators are stack slots; LLVM's SROA/mem2reg promotes them to
 registers and the loop passes vectorize the inner loops.
-
-**Stages and threads.** Every top-level loop nest or BLAS call is a :class:`Stage`,
-compiled as its own function ``stage<k>(objects, first_chunk, end_chunk)``. A stage
-whose outer iterations write disjoint elements (elementwise loops, copies, fills,
-reductions over inner axes, matmul loop nests over rows, gathers, slice scatters, the
-super-blocks of a long sum) is *parallel*: its outermost loop is cut into fixed chunks,
-and ``part(objects, stage, first, end)`` runs chunks [first, end) of one stage, so
-several threads can share one call. ``run(objects)`` runs every stage over all its
-chunks (the one-thread entry). Results do not depend on how chunks are spread over
-threads: see :meth:`LoopProgram._staged`.
 """
 
 from __future__ import annotations
 
 import math
-import re
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -60,12 +48,6 @@ REDUCTIONS = {"sum": "add", "max": "maximum", "min": "minimum"}
 RECOMPUTE_OPS = 8
 CHEAP = frozenset({"add", "sub", "mul", "neg", "abs", "relu", "maximum", "minimum",
                    "where", "lt", "le", "gt", "ge", "sign", "stop_gradient"})
-# a parallel stage's chunk holds at least this many elements of work (its outer
-# iterations times the elements of each): handing a chunk to a thread costs microseconds
-CHUNK_WORK = 1 << 15
-# a one-dimensional loop's chunks start at multiples of this many elements (whole vector
-# bodies, aligned loads)
-CHUNK_ALIGN = 64
 
 
 class NotLowerable(HybridadError):
@@ -123,22 +105,6 @@ class Buffer:
     value: Any = None  # the constant's array
 
 
-@dataclass
-class Stage:
-    """One top-level loop nest or call: the function ``stage<k>(objects, first, end)``.
-
-    A parallel stage runs chunks [first, end) of its outermost loop (``chunk`` outer
-    iterations each, the last one shorter); a serial stage is one chunk and ignores
-    ``first`` and ``end``. ``work`` is the number of elements it computes."""
-
-    parallel: bool
-    chunks: int
-    chunk: int
-    work: int
-    lines: tuple[int, int] = (0, 0)      # its lines in the emitter
-    allocas: tuple[int, int] = (0, 0)    # its stack slots
-
-
 class LoopProgram:
     """The plan and LLVM IR text of one tensor kernel."""
 
@@ -156,8 +122,6 @@ class LoopProgram:
         self.allocas: list[str] = []
         self._labels = 0
         self._open: list[tuple[int, str, str]] = []
-        self.stages: list[Stage] = []
-        self._stage: Stage | None = None       # the stage being emitted
         self._plan()
 
     # -- planning ------------------------------------------------------------------------
@@ -363,9 +327,7 @@ class LoopProgram:
         if n == 1 or m == 1:                 # a matrix times a vector: dgemv
             self._dgemv(a2, b2, target, m, n, k)
             return
-        left, right = self._blas_operand(a2), self._blas_operand(b2)
-        with self._staged():                 # one BLAS call: a serial stage
-            self._dgemm(left, right, c2, m, n, k)
+        self._dgemm(self._blas_operand(a2), self._blas_operand(b2), c2, m, n, k)
 
     def _batched_matmul(self, node: Expr, a: Access, b: Access) -> None:
         """Matmul with batch dimensions (broadcast as numpy's): one loop nest over
@@ -449,9 +411,7 @@ class LoopProgram:
             old = self.e.emit(f"load double, double* {address}")
             self.e.lines.append(f"  store double {self.e.add(old, v)}, double* {address}")
 
-        # rows of an outer axis (axis > 0) are disjoint; along the indexed axis, repeated
-        # indices add into the same element
-        self._loops(g.shape, lambda index: self._load(g, index), store, parallel=axis > 0)
+        self._loops(g.shape, lambda index: self._load(g, index), store)
 
     def _index_buffer(self, indices: Sequence[int], n: int) -> int:
         """A buffer holding ``indices`` (wrapped into [0, n)) as int64; its number."""
@@ -471,20 +431,14 @@ class LoopProgram:
         return e.emit(f"load i64, i64* {address}")
 
     def _loops(self, shape: Sequence[int], value: Callable[[list[str]], str],
-               store: Callable[[list[str], str], None], parallel: bool = True) -> None:
-        """One loop per dimension (none merged), ``store(index, value(index))`` inside;
-        ``parallel``: outer iterations store to disjoint elements."""
+               store: Callable[[list[str], str], None]) -> None:
+        """One loop per dimension (none merged), ``store(index, value(index))`` inside."""
         if 0 in shape:
             return
-        shape = tuple(shape)
-        with self._staged(shape[0] if shape else 1, math.prod(shape[1:]),
-                          parallel and bool(shape),
-                          CHUNK_ALIGN if len(shape) == 1 else 1) as chunk:
-            index = [self._open_chunks(n, chunk) if d == 0 and chunk else
-                     self._open_loop(n) for d, n in enumerate(shape)]
-            store(index, value(index))
-            for _ in range(len(index) + (1 if chunk else 0)):
-                self._close_loop()
+        index = [self._open_loop(n) for n in shape]
+        store(index, value(index))
+        for _ in index:
+            self._close_loop()
 
     def _store(self, target: Access, index: list[str], v: str) -> None:
         self.e.lines.append(f"  store double {v}, double* {self._address(target, index)}")
@@ -586,113 +540,28 @@ class LoopProgram:
             return self._unmerge(index, dims)
 
         n_dims = len(shape)
-        written = target.broadcast(tuple(target.shape)).strides
         reduce_inner = (combine is not None and n_dims > 0 and
-                        written[dims[-1][-1]] == 0)
-        loops = n_dims - (1 if reduce_inner else 0)
-        if loops == 0 and reduce_inner and shape[0] > SUM_BLOCK ** 2 and \
-                self._stage is None:
-            self._split_reduction(shape[0], combine,
-                                  lambda i: value(remap([i])), target, remap(["0"]))
-            return
+                        target.broadcast(tuple(target.shape)).strides[dims[-1][-1]] == 0)
         e = self.e
         indices: list[str] = []
-        # outer iterations write disjoint elements when the target moves along the outer
-        # dimension (targets are views of fresh buffers, one element per index)
-        with self._staged(shape[0] if loops else 1, math.prod(shape[1:]),
-                          loops > 0 and written[dims[0][-1]] != 0,
-                          CHUNK_ALIGN if n_dims == 1 else 1) as chunk:
-            for d in range(loops):
-                indices.append(self._open_chunks(shape[0], chunk) if d == 0 and chunk
-                               else self._open_loop(shape[d]))
-            if reduce_inner:
-                total = self._accumulate_inner(shape[-1], combine,
-                                               lambda i: value(remap(indices + [i])))
-                address = self._address(target, remap(indices + ["0"]))
-                old = e.emit(f"load double, double* {address}")
-                self.e.lines.append(f"  store double {self._combine(combine, old, total)}, "
-                                    f"double* {address}")
-            else:
-                result = value(remap(indices))
-                address = self._address(target, remap(indices))
-                if combine is not None:
-                    old = e.emit(f"load double, double* {address}")
-                    result = self._combine(combine, old, result)
-                self.e.lines.append(f"  store double {result}, double* {address}")
-            for _ in range(len(indices) + (1 if chunk else 0)):
-                self._close_loop()
-
-    @contextmanager
-    def _staged(self, outer: int = 1, inner: int = 1, parallel: bool = False,
-                align: int = 1) -> Iterator[int]:
-        """What is emitted inside is one stage of ``outer`` iterations of ``inner``
-        elements each. Yields the outer iterations per chunk when the stage is parallel
-        (``parallel``: outer iterations write disjoint elements, and at least two chunks
-        of CHUNK_WORK elements), else 0: the outer loop stays whole. Inside a stage
-        being emitted, nothing new starts (a nested nest is part of its stage).
-
-        Why threads never change a result: the chunks are fixed here, at compile time,
-        and each is computed by the same machine code (the stage's function, never
-        inlined, its chunk loop restarting the inner loop at every chunk) over the same
-        range of iterations, whichever thread calls it and with whatever neighbours; a
-        chunk's writes are disjoint from the other chunks', and a stage starts after the
-        previous one has finished. So the vectorized body / remainder split, and
-        therefore every rounding, is the same as in ``run``."""
-        if self._stage is not None:
-            yield 0
-            return
-        chunk = -(-max(CHUNK_WORK, 1) // max(inner, 1))
-        chunk = -(-chunk // align) * align
-        chunks = -(-outer // chunk)
-        if not parallel or chunks < 2:
-            chunk, chunks = 0, 1
-        stage = Stage(chunk > 0, chunks, chunk, outer * inner)
-        lines, allocas = len(self.e.lines), len(self.allocas)
-        self._stage = stage
-        try:
-            yield chunk
-        finally:
-            self._stage = None
-        stage.lines, stage.allocas = (lines, len(self.e.lines)), (allocas, len(self.allocas))
-        if lines < len(self.e.lines):
-            self.stages.append(stage)
-
-    def _open_chunks(self, count: int, chunk: int) -> str:
-        """A parallel stage's outer loop of ``count`` iterations: chunks [%first, %end)
-        of ``chunk`` iterations each; returns the iteration index. Two loops to close."""
-        e = self.e
-        c = self._open_loop("%end", start="%first")
-        low = e.emit(f"mul i64 {c}, {chunk}")
-        high = self._bounded(e.emit(f"add i64 {low}, {chunk}"), count)
-        return self._open_loop(high, start=low)
-
-    def _split_reduction(self, n: int, combine: str, value: Callable[[str], str],
-                         target: Access, index: list[str]) -> None:
-        """A reduction of ``n`` elements into one: its super-blocks (the outer level of
-        :meth:`_accumulate_inner`) as a parallel stage, each into its own slot of a
-        scratch buffer, then a serial stage combining the slots in order (the same
-        operations, in the same order, as one loop)."""
-        blocks = -(-n // SUM_BLOCK ** 2)
-        partials = self._new_buffer(Buffer("scratch", blocks), (blocks,))
-        e = self.e
-        with self._staged(blocks, SUM_BLOCK ** 2, True) as chunk:
-            assert chunk == 1, "a chunk is one super-block"
-            block = self._open_loop("%end", start="%first")
-            middle = self._super_block(block, n, combine, value)
-            e.lines.append(f"  store double {e.emit(f'load double, double* {middle}')}, "
-                           f"double* {self._address(partials, [block])}")
-            self._close_loop()
-        with self._staged():
-            total = self._slot(_identity(combine))
-            block = self._open_loop(blocks)
-            old = e.emit(f"load double, double* {total}")
-            new = self._load(partials, [block])
-            e.lines.append(f"  store double {self._combine(combine, old, new)}, "
-                           f"double* {total}")
-            self._close_loop()
-            address = self._address(target, index)
+        for d in range(n_dims - (1 if reduce_inner else 0)):
+            indices.append(self._open_loop(shape[d]))
+        if reduce_inner:
+            total = self._accumulate_inner(shape[-1], combine,
+                                           lambda i: value(remap(indices + [i])))
+            address = self._address(target, remap(indices + ["0"]))
             old = e.emit(f"load double, double* {address}")
-            e.lines.append(f"  store double {self._combine(combine, old, e.emit(f'load double, double* {total}'))}, double* {address}")
+            self.e.lines.append(f"  store double {self._combine(combine, old, total)}, "
+                                f"double* {address}")
+        else:
+            result = value(remap(indices))
+            address = self._address(target, remap(indices))
+            if combine is not None:
+                old = e.emit(f"load double, double* {address}")
+                result = self._combine(combine, old, result)
+            self.e.lines.append(f"  store double {result}, double* {address}")
+        for _ in range(len(indices)):
+            self._close_loop()
 
     @staticmethod
     def _unmerge(index: list[str], dims: list[list[int]]) -> list[str]:
@@ -718,16 +587,6 @@ class LoopProgram:
         e = self.e
         total = self._slot(_identity(combine))
         outer = self._open_loop(-(-n // SUM_BLOCK ** 2))
-        middle = self._super_block(outer, n, combine, value)
-        self._combine_into(combine, total, middle)
-        self._close_loop()
-        return e.emit(f"load double, double* {total}")
-
-    def _super_block(self, outer: str, n: int, combine: str,
-                     value: Callable[[str], str]) -> str:
-        """The slot holding super-block ``outer``'s combination: elements
-        [outer * SUM_BLOCK**2, ...) of ``n``, in blocks of SUM_BLOCK."""
-        e = self.e
         middle = self._slot(_identity(combine))
         e.lines.append(f"  store double {_identity(combine)}, double* {middle}")
         outer_start = e.emit(f"mul i64 {outer}, {SUM_BLOCK ** 2}")
@@ -752,7 +611,9 @@ class LoopProgram:
         self._close_loop()
         self._combine_into(combine, middle, partial)
         self._close_loop()
-        return middle
+        self._combine_into(combine, total, middle)
+        self._close_loop()
+        return e.emit(f"load double, double* {total}")
 
     def _bounded(self, rest: str, limit: int, divide: int = 1) -> str:
         """min(rest, limit) // divide, as i64."""
@@ -774,14 +635,14 @@ class LoopProgram:
             self.e.lines.append(f"  store double {initial}, double* {name}")
         return name
 
-    def _open_loop(self, count: Any, start: Any = 0) -> str:
-        """Open ``for i in range(start, count)`` (ints or i64 values); returns i."""
+    def _open_loop(self, count: Any) -> str:
+        """Open ``for i in range(count)`` (count an int or an i64 value); returns i."""
         e = self.e
         k = self._labels
         self._labels += 1
         counter = f"%i{k}.slot"
         self.allocas.append(f"  {counter} = alloca i64")
-        e.lines.append(f"  store i64 {start}, i64* {counter}")
+        e.lines.append(f"  store i64 0, i64* {counter}")
         e.lines.append(f"  br label %L{k}.head")
         e.lines.append(f"L{k}.head:")
         i = e.emit(f"load i64, i64* {counter}")
@@ -870,12 +731,6 @@ class LoopProgram:
         else:
             matrix = self.contiguous(matrix)
             trans, fm, fn, ld = "T", cols, rows, max(cols, 1)
-        with self._staged():                 # one BLAS call: a serial stage
-            self._call_dgemv(matrix, vector, c, trans, (fm, fn, ld))
-
-    def _call_dgemv(self, matrix: Access, vector: Access, c: Access, trans: str,
-                    sizes: tuple[int, int, int]) -> None:
-        fm, fn, ld = sizes
         e = self.e
         symbol = self.blas.declare(e, "dgemv")
         slots = {}
