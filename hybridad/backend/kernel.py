@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import collections
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,8 +25,18 @@ from ..core.expr import Expr
 from ..core.scalarize import at_element_level, element_symbols, replace_symbols
 from ..core.traverse import topo_order
 from ..tape import Tape
+from .layout import (
+    F64,
+    Block,
+    Group,
+    as_block,
+    convert_arguments,
+    nest,
+    out_arrays,
+    parse_groups,
+    result_structure,
+)
 from .threads import MIN_ROWS_PER_THREAD, thread_pool  # noqa: F401 (re-exported)
-from .layout import F64, Block, Group, as_block, batch_of, convert_argument, parse_groups
 
 DERIVATIVES = (None, "gradient", "jacobian", "hessian", "jvp", "vjp")
 BACKENDS = ("llvm", "tape", "numpy")
@@ -119,7 +130,11 @@ class Kernel:
     """A compiled function of argument groups returning value and derivative blocks.
 
     Call with one array per argument group, each of the group's shape (shared by every
-    row) or with one leading batch dimension.
+    row) or with one leading batch dimension. ``out=`` (numpy's convention) takes arrays
+    of the result's shapes, nested like the result; the kernel writes into them directly
+    and returns ``out``. The call path is one straight line: the compiled native entry
+    (``_native``, when the process's object layout is understood), else one conversion
+    of the arguments and one call of the runner (``_call_python``).
     """
 
     def __init__(self, args: Any, exprs: Any, derivatives: str | None = None, *,
@@ -133,8 +148,9 @@ class Kernel:
         if leaves or _has_shaped_nodes(exprs):
             args, wrt = replace_symbols(args, leaves), replace_symbols(wrt, leaves)
             exprs = at_element_level(exprs, leaves)
-        self.options = dict(wrt=wrt, reduce=reduce, backend=backend, fastmath=fastmath,
-                            opt_level=opt_level, threads=threads, mode=mode)
+        self.options = {"wrt": wrt, "reduce": reduce, "backend": backend,
+                        "fastmath": fastmath, "opt_level": opt_level, "threads": threads,
+                        "mode": mode}
         groups, self.flat_args = parse_groups(args)
         self.values = as_block(exprs)
         wrt_index = _wrt_groups(wrt, groups, "lambdify")
@@ -148,10 +164,11 @@ class Kernel:
         self._check_free_symbols()
         self.compile_seconds = 0.0
         self.cache_hit = False
+        self._structure = result_structure(derivatives, len(self.blocks), self._several_wrt)
         self._runner = self._make_runner(fastmath, opt_level)
-        self._offsets = np.cumsum([0] + [len(b.exprs) for b in self.blocks])
-        self._fast = self._make_fast()
         self._native = getattr(self._runner, "native_entry", lambda f: None)(self._call_python)
+        if self._native is not None:
+            self.__class__ = _called_through(self._native)
 
     def _check_free_symbols(self) -> None:
         from ..core.traverse import free_symbols
@@ -169,95 +186,39 @@ class Kernel:
 
             start = time.perf_counter()
             runner = LLVMRunner(self.groups, self.blocks, self.reduce is not None,
-                                fastmath, opt_level, self._structure_of_blocks())
+                                fastmath, opt_level, self._structure)
             self.compile_seconds = time.perf_counter() - start
             self.cache_hit = runner.cache_hit
             return runner
         return _InterpretedRunner(self.groups, self.blocks, self.backend)
 
-    def _structure_of_blocks(self) -> Any:
-        """How the blocks nest in a result: block 0 alone, (0, 1, ...) or (0, (1, ...))."""
-        if self.derivatives is None:
-            return 0
-        rest = tuple(range(1, len(self.blocks)))
-        return (0, rest) if self._several_wrt else (0, *rest)
-
     # -- calling --------------------------------------------------------------------------
-    def _make_fast(self) -> Any:
-        """The single-point call specialised to this kernel's layout: validated arrays
-        in, one flat result array out, split into views (values, derivatives). Written
-        flat, without helper calls: this path is the per-call overhead users measure."""
-        if not hasattr(self._runner, "single_flat"):
-            return None
-        run, n_args = self._runner.single_flat(), len(self.groups)
-        views = [_view_maker(int(a), int(b), blk.shape) for a, b, blk in
-                 zip(self._offsets[:-1], self._offsets[1:], self.blocks)]
-        if self.derivatives is None:
-            first = views[0]
-
-            def fast(args: tuple) -> Any:
-                flat = run(args) if len(args) == n_args else None
-                return None if flat is None else first(flat)
-        elif len(views) == 2 and not self._several_wrt:
-            first, second = views
-
-            def fast(args: tuple) -> Any:
-                flat = run(args) if len(args) == n_args else None
-                return None if flat is None else (first(flat), second(flat))
+    def _call_python(self, *args: Any, out: Any = None) -> Any:
+        """Every call the native entry does not take: one conversion of the arguments,
+        one call of the runner writing into ``out`` (checked) or fresh arrays."""
+        arrays, batch, batched = convert_arguments(args, self.groups, "kernel")
+        lead = () if batch is None or self.reduce else (batch,)
+        shapes = [lead + b.shape for b in self.blocks]
+        if out is None:
+            targets = [np.empty(s) for s in shapes]
         else:
-            several = self._several_wrt
-
-            def fast(args: tuple) -> Any:
-                flat = run(args) if len(args) == n_args else None
-                if flat is None:
-                    return None
-                parts = [v(flat) for v in views]
-                return (parts[0], tuple(parts[1:])) if several else tuple(parts)
-
-        return fast
-
-    def __call__(self, *args: Any, out: Any = None) -> Any:
+            targets = out_arrays(out, self._structure, shapes, "kernel")
+            if _overlapping(targets, arrays):       # as numpy: as if computed first
+                return self._copy_into(targets, self._call_python(*arrays), out)
+        self._runner.run(arrays, batched, batch, targets, self.reduce, self.threads)
+        if self.reduce == "mean" and batch is not None:
+            _divide(targets, batch)
         if out is not None:
-            return write_out(self(*args), out, "kernel")
-        if self._native is not None:
-            return self._native(*args)
-        return self._call_python(*args)
+            return out
+        return nest(self._structure, [t[()] if t.ndim == 0 else t for t in targets])
 
-    def _call_python(self, *args: Any) -> Any:
-        """Every call the native entry does not take: conversion, checks, batches."""
-        if self._fast is not None:
-            result = self._fast(args)
-            if result is not None:
-                return result
-        n = len(self.groups)
-        if len(args) != n:
-            raise TypeError(f"kernel takes {n} argument(s) ({self._signature()}), got "
-                            f"{len(args)}")
-        arrays = [convert_argument(a, g, k, "kernel") for k, (a, g) in
-                  enumerate(zip(args, self.groups, strict=True))]
-        batch, batched = batch_of(arrays, self.groups, "kernel")
-        if batch is None:
-            flat = self._runner.single(arrays)
-            return self._structure([flat[a:b] for a, b in
-                                    zip(self._offsets[:-1], self._offsets[1:])], None)
-        outs = self._runner.rows(arrays, batched, batch, self.reduce, self.threads)
-        if self.reduce == "mean":
-            outs = [o / batch if batch else np.full_like(o, np.nan) for o in outs]
-        return self._structure(outs, None if self.reduce else batch)
+    __call__ = _call_python
 
-    def _signature(self) -> str:
-        return ", ".join(str(g.shape) for g in self.groups)
-
-    def _structure(self, outs: list[np.ndarray], batch: int | None) -> Any:
-        lead = () if batch is None else (batch,)
-        shaped = [o if o.shape == lead + b.shape else o.reshape(lead + b.shape)
-                  for o, b in zip(outs, self.blocks, strict=True)]
-        shaped = [s[()] if s.ndim == 0 else s for s in shaped]
-        if self.derivatives is None:
-            return shaped[0]
-        if self._several_wrt:
-            return shaped[0], tuple(shaped[1:])
-        return tuple(shaped)
+    def _copy_into(self, targets: list[np.ndarray], result: Any, out: Any) -> Any:
+        """``out`` after copying the blocks of ``result`` (computed apart) into it."""
+        for target, value in zip(targets, _blocks_of(result, self._structure, len(targets))):
+            target[...] = value
+        return out
 
     def info(self) -> dict[str, Any]:
         """What was compiled: backend, DAG nodes per row, LLVM segment functions, IR size,
@@ -276,49 +237,52 @@ class Kernel:
         return (_rebuild, (args, exprs, derivatives, self.options))
 
     def __repr__(self) -> str:
-        return (f"Kernel({self._signature()} -> "
+        return (f"Kernel({', '.join(str(g.shape) for g in self.groups)} -> "
                 f"{', '.join(str(b.shape) for b in self.blocks)}, "
                 f"derivatives={self.derivatives!r}, backend={self.backend!r})")
 
 
-def _view_maker(start: int, end: int, shape: tuple[int, ...]) -> Any:
-    """A function taking the flat result to this block: a scalar, a 1-D view or a
-    reshaped view."""
-    if shape == ():
-        return lambda flat: flat[start]
-    if len(shape) == 1:
-        return lambda flat: flat[start:end]
-    return lambda flat: flat[start:end].reshape(shape)
+def _called_through(entry: Any) -> type:
+    """A subclass of :class:`Kernel` whose instances are called straight through the
+    builtin ``entry`` (no Python frame per call; the entry itself hands whatever it does
+    not take to ``Kernel._call_python``). A builtin function does not bind as a method,
+    so the class attribute is called with the call's own arguments."""
+    return type("Kernel", (Kernel,), {"__call__": entry, "__slots__": (),
+                                      "__module__": Kernel.__module__,
+                                      "__qualname__": Kernel.__qualname__,
+                                      "__doc__": Kernel.__doc__})
+
+
+def _divide(targets: list[np.ndarray], batch: int) -> None:
+    """Sums to means, in place (NaN for an empty batch)."""
+    for t in targets:
+        if batch:
+            np.divide(t, batch, out=t)
+        else:
+            t.fill(np.nan)
+
+
+def _overlapping(targets: list[np.ndarray], arrays: list[np.ndarray]) -> bool:
+    """Whether an ``out=`` array may share memory with an argument or another one."""
+    return any(np.may_share_memory(t, other) for k, t in enumerate(targets)
+               for other in arrays + targets[k + 1:])
+
+
+def _blocks_of(result: Any, structure: Any, n: int) -> list[Any]:
+    """The blocks of a nested result, by index (the inverse of ``nest``)."""
+    blocks: list[Any] = [None] * n
+    stack = [(structure, result)]
+    while stack:
+        part, value = stack.pop()
+        if isinstance(part, int):
+            blocks[part] = value
+        else:
+            stack.extend(zip(part, value))
+    return blocks
 
 
 def _rebuild(args: Any, exprs: Any, derivatives: str | None, options: dict) -> Kernel:
     return Kernel(args, exprs, derivatives, **options)
-
-
-def write_out(result: Any, out: Any, caller: str) -> Any:
-    """numpy's ``out=``: each array of ``result`` written into the caller's array at the
-    same place of ``out`` (the same nesting of tuples; writable float64 arrays of the
-    results' shapes); returns ``out``."""
-    pairs, stack = [], [(result, out)]
-    while stack:
-        value, target = stack.pop()
-        if isinstance(value, tuple):
-            if not isinstance(target, (tuple, list)) or len(target) != len(value):
-                raise ValueError(f"{caller}: out= must nest like the result: "
-                                 f"{len(value)} items here, got {type(target).__name__}")
-            stack.extend(zip(value, target))
-            continue
-        shape = np.shape(value)
-        if not (isinstance(target, np.ndarray) and target.dtype == np.float64 and
-                target.shape == shape and target.flags.writeable):
-            given = (f"{type(target).__name__} {getattr(target, 'dtype', '')} "
-                     f"{getattr(target, 'shape', '')}").strip()
-            raise ValueError(f"{caller}: out= needs a writable float64 array of shape "
-                             f"{shape} here, got {given}")
-        pairs.append((target, value))
-    for target, value in pairs:
-        target[...] = value
-    return out
 
 
 def _check_options(derivatives: Any, reduce: Any, backend: Any, opt_level: Any,
@@ -343,26 +307,22 @@ class _InterpretedRunner:
         self.outputs = [x for b in blocks for x in b.exprs]
         self.tape = Tape(self.outputs, self.inputs) if backend == "tape" else None
 
-    def single(self, arrays: list[np.ndarray]) -> np.ndarray:
-        return self._evaluate(np.concatenate([a.ravel() for a in arrays])[None, :])[0]
-
-    def rows(self, arrays: list[np.ndarray], batched: list[bool], batch: int,
-             reduce: str | None, threads: int) -> list[np.ndarray]:
-        columns = [a.reshape(batch, -1) if b else np.broadcast_to(a.ravel(), (batch, a.size))
-                   for a, b in zip(arrays, batched, strict=True)]
-        x = np.concatenate(columns, axis=1) if columns else np.zeros((batch, 0))
-        values = self._evaluate(x)
-        if reduce is not None:
-            return self._split(values.sum(axis=0))
-        return [v.reshape(batch, -1) for v in self._split(values.T)]
-
-    def _split(self, flat: np.ndarray) -> list[np.ndarray]:
-        parts, start = [], 0
-        for b in self.blocks:
-            parts.append(np.ascontiguousarray(flat[start:start + len(b.exprs)]).T
-                         if flat.ndim == 2 else flat[start:start + len(b.exprs)].copy())
-            start += len(b.exprs)
-        return parts
+    def run(self, arrays: list[np.ndarray], batched: list[bool], batch: int | None,
+            outs: list[np.ndarray], reduce: str | None, threads: int) -> None:
+        """The same contract as ``LLVMRunner.run``: results written into ``outs``."""
+        if batch is None:
+            values = self._evaluate(np.concatenate([a.ravel() for a in arrays])[None, :])[0]
+        else:
+            columns = [a.reshape(batch, -1) if b else
+                       np.broadcast_to(a.ravel(), (batch, a.size))
+                       for a, b in zip(arrays, batched, strict=True)]
+            x = np.concatenate(columns, axis=1) if columns else np.zeros((batch, 0))
+            values = self._evaluate(x)
+            values = values.sum(axis=0) if reduce is not None else values
+        start = 0
+        for out, block in zip(outs, self.blocks, strict=True):
+            out[...] = values[..., start:start + len(block.exprs)].reshape(out.shape)
+            start += len(block.exprs)
 
     def _evaluate(self, x: np.ndarray) -> np.ndarray:
         if self.tape is not None:
@@ -371,8 +331,6 @@ class _InterpretedRunner:
         values = evaluate(self.outputs, env) if self.outputs else []
         return np.stack([np.broadcast_to(np.asarray(v, dtype=F64), (x.shape[0],))
                          for v in values], axis=1)
-
-
 
 
 def clear_kernel_cache() -> int:
@@ -389,7 +347,7 @@ def clear_kernel_cache() -> int:
 # lambdify's results by (argument symbols, output nodes, derivative kind, options): nodes
 # are interned, so an identical request finds its kernel without rebuilding derivatives
 # or IR. The most recent MAX_KERNELS are kept.
-_KERNELS: "collections.OrderedDict[tuple, Any]" = collections.OrderedDict()
+_KERNELS: collections.OrderedDict[tuple, Any] = collections.OrderedDict()
 MAX_KERNELS = 256
 
 

@@ -4,13 +4,16 @@ A kernel argument is a *group* of symbols with a shape: a flat sequence of Symbo
 one vector group (n,); a sequence whose elements are arrays/lists of Symbols is several
 groups; a bare Symbol among them is a scalar group (). A call passes each group either
 with its own shape (shared by every row) or with one leading batch dimension.
-Everything here runs before any pointer reaches native code.
+The checks on arguments and on ``out=``, and the rule of how result blocks nest, are
+written here once; the native entry (llvm/pyentry.py) takes only what these would pass
+unchanged. Everything here runs before any pointer reaches native code.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -83,20 +86,36 @@ def as_block(exprs: Any) -> Block:
     return Block(tuple(as_expr(e) for e in array.ravel()), array.shape)
 
 
-def convert_argument(value: Any, group: Group, k: int, caller: str) -> np.ndarray:
-    """A C-contiguous float64 array of ``value`` (copied only when needed)."""
+def convert_arguments(values: Sequence[Any], groups: Sequence[Group], caller: str
+                      ) -> tuple[list[np.ndarray], int | None, list[bool]]:
+    """The one check and conversion of call arguments (the native entry takes only what
+    would pass here unchanged): C-contiguous, aligned float64 arrays (copied only when
+    needed), the common batch size (None when every argument is one point) and, per
+    argument, whether it carries the batch dimension."""
+    if len(values) != len(groups):
+        signature = ", ".join(str(g.shape) for g in groups)
+        raise TypeError(f"{caller} takes {len(groups)} argument(s) ({signature}), got "
+                        f"{len(values)}")
+    arrays = [_as_float64(v, k, caller) for k, v in enumerate(values)]
+    batch, batched = _batch_of(arrays, groups, caller)
+    return arrays, batch, batched
+
+
+def _as_float64(value: Any, k: int, caller: str) -> np.ndarray:
+    """A C-contiguous, aligned float64 array of ``value`` (copied only when needed)."""
     if isinstance(value, (str, bytes)):
         raise TypeError(f"{caller}: argument {k} must be numeric, got a string {value!r}")
-    array = np.asarray(value)
+    array = value if type(value) is np.ndarray else np.asarray(value)
     if array.dtype.kind not in "biuf":
         raise TypeError(f"{caller}: argument {k} must be a real numeric array, got dtype "
                         f"{array.dtype}")
     # not np.ascontiguousarray: it turns a 0-d argument (a scalar group) into shape (1,)
-    return np.asarray(array, dtype=F64, order="C")
+    array = np.asarray(array, dtype=F64, order="C")
+    return array if array.flags.aligned else array.copy()
 
 
-def batch_of(arrays: Sequence[np.ndarray], groups: Sequence[Group], caller: str
-             ) -> tuple[int | None, list[bool]]:
+def _batch_of(arrays: Sequence[np.ndarray], groups: Sequence[Group], caller: str
+              ) -> tuple[int | None, list[bool]]:
     """The common batch size (None when every argument is one point) and, per argument,
     whether it carries the batch dimension."""
     batch: int | None = None
@@ -117,3 +136,65 @@ def batch_of(arrays: Sequence[np.ndarray], groups: Sequence[Group], caller: str
         raise ValueError(f"{caller}: argument {k} must have shape {expected}, got "
                          f"{a.shape}")
     return batch, batched
+
+
+# -- results: how blocks nest, and out= ----------------------------------------------------
+Structure = int | tuple["Structure", ...]   # a block index or a tuple of structures
+
+
+def result_structure(derivatives: str | None, n_blocks: int, several_wrt: bool
+                     ) -> Structure:
+    """How the blocks nest in a result (the one rule, read by the Python path, ``out=``
+    and the native entry): block 0 alone, (0, 1, ...) or (0, (1, ...)) for gradients or
+    Jacobians of several argument groups."""
+    if derivatives is None:
+        return 0
+    rest = tuple(range(1, n_blocks))
+    return (0, rest) if several_wrt else (0, *rest)
+
+
+def nest(structure: Structure, items: Sequence[Any]) -> Any:
+    """``structure`` with block k replaced by ``items[k]`` (structures are at most two
+    tuples deep, see :func:`result_structure`)."""
+    if isinstance(structure, int):
+        return items[structure]
+    return tuple([items[part] if isinstance(part, int) else nest(part, items)
+                  for part in structure])
+
+
+def out_arrays(out: Any, structure: Structure, shapes: Sequence[tuple[int, ...]],
+               caller: str) -> list[np.ndarray]:
+    """numpy's ``out=``: the caller's arrays, by block, after checking that ``out`` nests
+    like the result (tuples or lists) and that each is a writable, C-contiguous, aligned
+    float64 array of its block's shape; the kernel then writes into them directly."""
+    arrays: list[Any] = [None] * len(shapes)
+    stack: list[tuple[Structure, Any]] = [(structure, out)]
+    while stack:
+        part, target = stack.pop()
+        if isinstance(part, int):
+            arrays[part] = _out_array(target, shapes[part], caller)
+            continue
+        if not isinstance(target, (tuple, list)) or len(target) != len(part):
+            given = type(target).__name__ + (f" of {len(target)}" if isinstance(
+                target, (tuple, list)) else "")
+            raise ValueError(f"{caller}: out= must nest like the result: {len(part)} "
+                             f"items here, got {given}")
+        stack.extend(reversed(list(zip(part, target))))    # checked in block order
+    return arrays
+
+
+def _out_array(target: Any, shape: tuple[int, ...], caller: str) -> np.ndarray:
+    """``target`` if the kernel may write a block of ``shape`` straight into it."""
+    if isinstance(target, np.ndarray) and target.dtype == F64 and target.shape == shape \
+            and target.flags.c_contiguous and target.flags.aligned \
+            and target.flags.writeable:
+        return target
+    given = f"{type(target).__name__}"
+    if isinstance(target, np.ndarray):
+        flags = target.flags
+        problems = [name for name, bad in (("read-only", not flags.writeable),
+                                           ("not C-contiguous", not flags.c_contiguous),
+                                           ("unaligned", not flags.aligned)) if bad]
+        given = " ".join([given, str(target.dtype), str(target.shape), *problems])
+    raise ValueError(f"{caller}: out= needs a writable float64 C-contiguous array of "
+                     f"shape {shape} here, got {given}")

@@ -1,20 +1,17 @@
 """Expression DAG -> LLVM IR text for one kernel.
 
 A kernel has input *groups* (each a flat vector of symbols) and output *blocks* (each a
-flat vector of expressions). Two entry points share one body generator:
+flat vector of expressions). The body is generated once, in ``rows``:
 
 ``rows(double** ins, i64* in_strides, double** outs, i64* out_strides, i64 start, i64 end)``
     the batch loop: row r of group g starts at ``ins[g] + r * in_strides[g]`` (stride 0
     broadcasts a shared group); block o is stored at ``outs[o] + r * out_strides[o]``,
     or added there when the block accumulates (``reduce``: stride 0, one sum per call).
-``one(PyObject* in_0, ..., PyObject* out)``
-    a single row into one flat output array (the blocks back to back), reading each
-    numpy array's data pointer from the object itself, so the Python wrapper hands over
-    objects it has validated without building pointer arrays.
-
 ``rows_objects(PyObject* in_0.., PyObject* out_0.., i64 mask, i64 start, i64 end)``
-    ``rows`` on validated arrays (the batch path); ``call`` is the native Python entry
-    (pyentry.py).
+    ``rows`` on numpy arrays the caller validated, reading their data pointers itself
+    (at the offset ``engine.numpy_data_offset()`` found), so callers hand over objects
+    without building pointer arrays. It is the one way in: batches, one row (start 0,
+    end 1) from Python, and the native Python entry ``call`` (pyentry.py).
 
 The body for one row is written as segment functions (text.py): every DAG node once, in
 topological order (iteratively), so the DAG's sharing is the kernel's common-
@@ -25,10 +22,10 @@ smaller one is a single ``alwaysinline`` segment that becomes the loop body.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-import llvmlite.ir as ir
+from llvmlite import ir
 
 from ...core.expr import CONSTANT, SYMBOL, Expr
 from ...core.traverse import topo_order
@@ -187,33 +184,6 @@ def _rows_function(module: ir.Module, spec: KernelSpec, fastmath: bool,
     return texts, declarations
 
 
-def _one_function(module: ir.Module, spec: KernelSpec, data_offset: int) -> None:
-    """One row through ``rows`` (not a second copy of the body, which would double the
-    compile time). Arguments: one numpy array object per group, then ONE output array
-    holding every block back to back (one allocation per call)."""
-    n_in, n_out = len(spec.groups), len(spec.blocks)
-    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [I8P] * (n_in + 1)), "one")
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-
-    def data(obj: ir.Value) -> ir.Value:
-        field = b.bitcast(b.gep(obj, [_index(data_offset)]), DOUBLE_P.as_pointer())
-        return b.load(field)
-
-    ins = b.alloca(DOUBLE_P, max(n_in, 1))
-    for k, obj in enumerate(fn.args[:n_in]):
-        b.store(data(obj), b.gep(ins, [_index(k)]))
-    outs = b.alloca(DOUBLE_P, max(n_out, 1))
-    flat, offset = data(fn.args[n_in]), 0
-    for o, block in enumerate(spec.blocks):
-        b.store(b.gep(flat, [_index(offset)]), b.gep(outs, [_index(o)]))
-        offset += len(block)
-    zeros = b.alloca(I64, max(n_in, n_out, 1))
-    for k in range(max(n_in, n_out, 1)):
-        b.store(_index(0), b.gep(zeros, [_index(k)]))
-    b.call(module.get_global("rows"), [ins, zeros, outs, zeros, _index(0), _index(1)])
-    b.ret_void()
-
-
 def _rows_objects_function(module: ir.Module, spec: KernelSpec, data_offset: int) -> None:
     """``rows_objects(PyObject* in_0.., PyObject* out_0.., i64 batched_mask, i64 start,
     i64 end)``: ``rows`` on numpy arrays the caller validated, reading their data
@@ -254,7 +224,6 @@ def kernel_ir(spec: KernelSpec, fastmath: bool, data_offset: int, triple: str,
     module = ir.Module("hybridad_kernel")
     module.triple = triple
     texts, declarations = _rows_function(module, spec, fastmath, segment_nodes)
-    _one_function(module, spec, data_offset)
     _rows_objects_function(module, spec, data_offset)
     if entry is not None and layout is not None:
         entry_function(module, entry, layout)

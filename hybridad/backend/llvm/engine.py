@@ -80,7 +80,6 @@ class Compiled:
 
     engine: llvm.ExecutionEngine
     rows: int   # function addresses
-    one: int
     rows_objects: int
     call: int   # the native Python entry (0 when the module has none)
     seconds: float
@@ -126,7 +125,6 @@ def compile_ir(text: str, opt_level: int) -> tuple[Compiled, bool]:
         start = time.perf_counter()
         engine = _engine(text, opt_level, loops=False)
         compiled = Compiled(engine, engine.get_function_address("rows"),
-                            engine.get_function_address("one"),
                             engine.get_function_address("rows_objects"),
                             engine.get_function_address("call"),
                             time.perf_counter() - start)

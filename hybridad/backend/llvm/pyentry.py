@@ -2,27 +2,36 @@
 
 The per-call cost of a small kernel is all overhead (the arithmetic takes nanoseconds),
 so the single-point call is compiled too: an LLVM function with CPython's
-``METH_FASTCALL`` signature, wrapped as a builtin function by ``PyCFunction_NewEx``.
-It checks every argument exactly as the Python fast path does (type ``ndarray``, dtype
-the float64 singleton, the group's shape, C-contiguous and aligned), allocates the
-result arrays with NumPy's C API, runs ``rows`` for one row and returns the same
-structure the Python path returns. Any argument it does not accept (lists, batches,
-other dtypes, wrong shapes) goes to the Python path unchanged, which converts or
-raises the usual clear errors, so no unchecked pointer ever reaches the kernel.
+``METH_FASTCALL | METH_KEYWORDS`` signature, wrapped as a builtin function by
+``PyCFunction_NewEx``. It takes exactly the arguments the Python path would pass on
+unchanged (type ``ndarray``, dtype the float64 singleton, the group's shape,
+C-contiguous and aligned), runs ``rows_objects`` for one row and returns the structure
+the Python path returns: fresh arrays made with NumPy's C API, or, for ``out=``, the
+caller's arrays written in place (each checked like an argument, and writable, nested
+as the result, sharing no memory with an argument or another output). Anything else
+(lists, batches, other dtypes, wrong shapes, other keywords) goes to the Python path
+unchanged, which converts or raises the usual clear errors, so no unchecked pointer
+ever reaches the kernel.
 
 Nothing about object layout is assumed: the offsets of the fields read here are found
-by probing live objects (``abi()``), and if any probe disagrees the native entry is
-simply not used.
+by probing live objects (``abi()``; the data pointer's by ``engine.numpy_data_offset``),
+and if any probe disagrees the native entry is simply not used.
 """
 
 from __future__ import annotations
 
 import ctypes
+import math
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Union
+from typing import Any
 
-import llvmlite.ir as ir
 import numpy as np
+from llvmlite import ir
+
+from ..layout import Structure
+from . import engine
 
 I8P = ir.IntType(8).as_pointer()
 I32 = ir.IntType(32)
@@ -32,16 +41,16 @@ I64 = ir.IntType(64)
 NPY_DOUBLE = 12
 NPY_ARRAY_C_CONTIGUOUS = 0x0001
 NPY_ARRAY_ALIGNED = 0x0100
+NPY_ARRAY_WRITEABLE = 0x0400
 _API_PYARRAY_TYPE = 2
 _API_PYARRAY_RETURN = 76
 _API_PYARRAY_NEW = 93
-METH_FASTCALL = 0x0080
+METH_FASTCALL_KEYWORDS = 0x0080 | 0x0002
 
 # What the entry reads from its parameter array, by index.
-FALLBACK, NDARRAY, FLOAT64, ARRAY_NEW, ARRAY_RETURN, TUPLE_NEW, TUPLE_SET, VECTORCALL, \
-    DECREF = range(9)
-
-Structure = Union[int, tuple["Structure", ...]]   # a block index or a tuple of structures
+FALLBACK, NDARRAY, FLOAT64, TUPLE, OUT_NAME, ARRAY_NEW, ARRAY_RETURN, TUPLE_NEW, \
+    TUPLE_SET, VECTORCALL, DECREF, INCREF = range(12)
+OUT_KEYWORD = sys.intern("out")
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class Abi:
     """Byte offsets inside CPython and NumPy objects, as probed in this process."""
 
     ob_type: int
+    ob_size: int
     tuple_items: int
     data: int
     nd: int
@@ -74,20 +84,31 @@ def _word(address: int) -> int | None:
     return ctypes.c_void_p.from_address(address).value
 
 
+def _tuple_offsets() -> tuple[int, int] | None:
+    """Offsets of a tuple's length and first item, checked on two tuples."""
+    marker = object()
+    pair, five = (marker, 1), (marker, 1, 2, 3, 4)
+    items = next((o for o in range(8, 65, 8) if _word(id(pair) + o) == id(marker)), None)
+    if items is None or _word(id(five) + items) != id(marker):
+        return None
+    size = next((o for o in range(8, items, 8) if _word(id(pair) + o) == 2
+                 and _word(id(five) + o) == 5), None)
+    return None if size is None else (size, items)
+
+
 def _probe_abi() -> Abi | None:
-    """Offsets of ob_type, tuple items and the ndarray fields (data, nd, dimensions,
-    descr, flags), each checked against a known object; None if any check fails."""
+    """Offsets of ob_type, tuple length and items and the ndarray fields (data, nd,
+    dimensions, descr, flags), each checked against a known object; None if any check
+    fails."""
     probe = np.empty((3, 5))
     base = id(probe)
     ob_type = 8
-    if _word(base + ob_type) != id(np.ndarray):
+    tuples = _tuple_offsets()
+    if _word(base + ob_type) != id(np.ndarray) or tuples is None:
         return None
-    marker = object()
-    pair = (marker, probe)
-    tuple_items = next((o for o in range(8, 65, 8) if _word(id(pair) + o) == id(marker)),
-                       None)
-    data = next((o for o in range(8, 129, 8) if _word(base + o) == probe.ctypes.data), None)
-    if tuple_items is None or data is None:
+    try:
+        data = engine.numpy_data_offset()
+    except RuntimeError:
         return None
     # PyArrayObject_fields: data, nd (int), dimensions, strides, base, descr, flags (int)
     nd, dims, descr, flags = data + 8, data + 16, data + 40, data + 48
@@ -97,7 +118,7 @@ def _probe_abi() -> Abi | None:
             or _word(base + descr) != id(probe.dtype)
             or ctypes.c_int32.from_address(base + flags).value != probe.flags.num):
         return None
-    return Abi(ob_type, tuple_items, data, nd, dims, descr, flags)
+    return Abi(ob_type, *tuples, data, nd, dims, descr, flags)
 
 
 def _numpy_api() -> ctypes.Array | None:
@@ -130,7 +151,8 @@ def _functions() -> list[int] | None:
     py = ctypes.pythonapi
     return [api[_API_PYARRAY_NEW], api[_API_PYARRAY_RETURN],
             *(ctypes.cast(getattr(py, name), ctypes.c_void_p).value for name in
-              ("PyTuple_New", "PyTuple_SetItem", "PyObject_Vectorcall", "Py_DecRef"))]
+              ("PyTuple_New", "PyTuple_SetItem", "PyObject_Vectorcall", "Py_DecRef",
+               "Py_IncRef"))]
 
 
 def abi() -> Abi | None:
@@ -143,9 +165,15 @@ def abi() -> Abi | None:
 
 # -- IR ------------------------------------------------------------------------------------
 class _EntryBuilder:
-    def __init__(self, module: ir.Module, spec: EntrySpec, layout: Abi, rows: ir.Function):
-        self.spec, self.abi, self.rows = spec, layout, rows
-        fn = ir.Function(module, ir.FunctionType(I8P, [I8P, I8P.as_pointer(), I64]), "call")
+    """``call(self, args, nargs, kwnames)``: checks, then one row through
+    ``rows_objects`` into fresh arrays or the caller's ``out=``; the Python path for
+    everything else."""
+
+    def __init__(self, module: ir.Module, spec: EntrySpec, layout: Abi):
+        self.spec, self.abi = spec, layout
+        self.rows_objects = module.get_global("rows_objects")
+        fn = ir.Function(module, ir.FunctionType(I8P, [I8P, I8P.as_pointer(), I64, I8P]),
+                         "call")
         self.fn = fn
         self.b = ir.IRBuilder(fn.append_basic_block("entry"))
         self.fallback_block = fn.append_basic_block("fallback")
@@ -165,6 +193,12 @@ class _EntryBuilder:
         self.b.cbranch(condition, ok, self.fallback_block)
         self.b.position_at_end(ok)
 
+    def all_of(self, conditions: list[ir.Value]) -> ir.Value:
+        result = conditions[0]
+        for c in conditions[1:]:
+            result = self.b.and_(result, c)
+        return result
+
     def call(self, index: int, result: ir.Type, args: list[tuple[ir.Type, ir.Value]]
              ) -> ir.Value:
         kind = ir.FunctionType(result, [t for t, _ in args])
@@ -173,53 +207,126 @@ class _EntryBuilder:
     # the function ----------------------------------------------------------------------
     def build(self) -> None:
         b, layout = self.b, self.abi
-        self_obj, args, nargs = self.fn.args
+        self_obj, args, nargs, kwnames = self.fn.args
         own = b.load(b.bitcast(b.gep(self_obj, [ir.Constant(I64, layout.tuple_items)]),
                                I8P.as_pointer()))        # self is (params array, ...)
         self.params = b.bitcast(self.field(own, layout.data, I8P), I64.as_pointer())
         self.fallback()
         groups = self.spec.group_shapes
         self.check(b.icmp_signed("==", nargs, ir.Constant(I64, len(groups))), "count_ok")
-        ndarray, f64 = self.param(NDARRAY, I8P), self.param(FLOAT64, I8P)
-        data = [self.accept(b.load(b.gep(args, [ir.Constant(I64, g)])), shape, ndarray, f64, g)
-                for g, shape in enumerate(groups)]
-        arrays = self.allocate(ndarray)
-        self.run(data, arrays)
+        inputs = [self.accept(b.load(b.gep(args, [ir.Constant(I64, g)])), shape, f"arg_{g}")
+                  for g, shape in enumerate(groups)]
+        fresh, keywords = self.fn.append_basic_block("fresh"), self.fn.append_basic_block("kw")
+        b.cbranch(b.icmp_unsigned("==", kwnames, ir.Constant(I8P, None)), fresh, keywords)
+        b.position_at_end(fresh)
+        arrays = self.allocate()
+        self.run(inputs, arrays)
         b.ret(self.assemble(arrays))
+        b.position_at_end(keywords)
+        out = self.out_argument(args, nargs, kwnames)
+        leaves = self.out_leaves(out)
+        self.disjoint(inputs, leaves)
+        self.run(inputs, leaves)
+        self.call(INCREF, ir.VoidType(), [(I8P, out)])
+        b.ret(out)
 
     def fallback(self) -> None:
-        """The Python path: ``fallback(*args)`` (every non-native case ends here)."""
+        """The Python path: ``fallback(*args, **kwargs)`` (every other case ends here)."""
         here = self.b.block
         self.b.position_at_end(self.fallback_block)
-        _, args, nargs = self.fn.args
+        _, args, nargs, kwnames = self.fn.args
         result = self.call(VECTORCALL, I8P, [(I8P, self.param(FALLBACK, I8P)),
                                              (I8P.as_pointer(), args), (I64, nargs),
-                                             (I8P, ir.Constant(I8P, None))])
+                                             (I8P, kwnames)])
         self.b.ret(result)
         self.b.position_at_end(here)
 
-    def accept(self, obj: ir.Value, shape: tuple[int, ...], ndarray: ir.Value,
-               f64: ir.Value, g: int) -> ir.Value:
-        """Data pointer of argument ``g`` after the checks of the Python fast path."""
+    def accept(self, obj: ir.Value, shape: tuple[int, ...], name: str,
+               writable: bool = False) -> ir.Value:
+        """``obj`` after the checks of the Python path (layout.py): exactly an ndarray,
+        the float64 singleton dtype, ``shape``, C-contiguous and aligned (and writable,
+        for an output)."""
         b, layout = self.b, self.abi
-        self.check(b.icmp_unsigned("==", self.field(obj, layout.ob_type, I8P), ndarray),
-                   f"ndarray_{g}")
-        wanted = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED
+        self.check(b.icmp_unsigned("==", self.field(obj, layout.ob_type, I8P),
+                                   self.param(NDARRAY, I8P)), f"{name}_ndarray")
+        wanted = NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | (
+            NPY_ARRAY_WRITEABLE if writable else 0)
         flags = b.and_(self.field(obj, layout.flags, I32), ir.Constant(I32, wanted))
-        ok = b.and_(b.icmp_unsigned("==", self.field(obj, layout.descr, I8P), f64),
-                    b.and_(b.icmp_signed("==", self.field(obj, layout.nd, I32),
-                                         ir.Constant(I32, len(shape))),
-                           b.icmp_unsigned("==", flags, ir.Constant(I32, wanted))))
-        self.check(ok, f"layout_{g}")
+        self.check(self.all_of([
+            b.icmp_unsigned("==", self.field(obj, layout.descr, I8P),
+                            self.param(FLOAT64, I8P)),
+            b.icmp_signed("==", self.field(obj, layout.nd, I32), ir.Constant(I32, len(shape))),
+            b.icmp_unsigned("==", flags, ir.Constant(I32, wanted))]), f"{name}_layout")
         if shape:
             dims = self.field(obj, layout.dims, I64.as_pointer())
-            same = [b.icmp_signed("==", b.load(b.gep(dims, [ir.Constant(I64, d)])),
-                                  ir.Constant(I64, n)) for d, n in enumerate(shape)]
-            all_same = same[0]
-            for s in same[1:]:
-                all_same = b.and_(all_same, s)
-            self.check(all_same, f"shape_{g}")
-        return self.field(obj, layout.data, I8P)
+            self.check(self.all_of([
+                b.icmp_signed("==", b.load(b.gep(dims, [ir.Constant(I64, d)])),
+                              ir.Constant(I64, n)) for d, n in enumerate(shape)]),
+                f"{name}_shape")
+        return obj
+
+    def out_argument(self, args: ir.Value, nargs: ir.Value, kwnames: ir.Value) -> ir.Value:
+        """The value of the one keyword, which must be ``out`` (the interned name)."""
+        b, layout = self.b, self.abi
+        self.check(self.all_of([
+            b.icmp_signed("==", self.field(kwnames, layout.ob_size, I64), ir.Constant(I64, 1)),
+            b.icmp_unsigned("==", self.field(kwnames, layout.tuple_items, I8P),
+                            self.param(OUT_NAME, I8P))]), "out_keyword")
+        return b.load(b.gep(args, [nargs]))
+
+    def out_leaves(self, out: ir.Value) -> list[ir.Value]:
+        """The output array of every block, read from ``out`` by the result's structure
+        (tuples exactly; lists and anything else go to the Python path)."""
+        b, layout = self.b, self.abi
+        leaves: list[Any] = [None] * len(self.spec.block_shapes)
+        stack: list[tuple[Structure, ir.Value]] = [(self.spec.structure, out)]
+        while stack:
+            part, obj = stack.pop()
+            if isinstance(part, int):
+                leaves[part] = self.accept(obj, self.spec.block_shapes[part], f"out_{part}",
+                                           writable=True)
+                continue
+            # the type first: a length is read only from a tuple
+            self.check(b.icmp_unsigned("==", self.field(obj, layout.ob_type, I8P),
+                                       self.param(TUPLE, I8P)), "out_tuple")
+            self.check(b.icmp_signed("==", self.field(obj, layout.ob_size, I64),
+                                     ir.Constant(I64, len(part))), "out_length")
+            stack.extend((sub, self.field(obj, layout.tuple_items + 8 * k, I8P))
+                         for k, sub in enumerate(part))
+        return leaves
+
+    def disjoint(self, inputs: list[ir.Value], leaves: list[ir.Value]) -> None:
+        """Continue only if no output array shares bytes with an argument or another
+        output (the body reads arguments after writing outputs; the Python path computes
+        apart and copies, as numpy does)."""
+        b = self.b
+        spans = [self.span(obj, shape) for obj, shape in
+                 zip(leaves + inputs, self.spec.block_shapes + self.spec.group_shapes)]
+        overlaps = []
+        for k in range(len(leaves)):
+            for other in range(k + 1, len(spans)):
+                (start, end), (other_start, other_end) = spans[k], spans[other]
+                if start is not None and other_start is not None:
+                    overlaps.append(b.and_(b.icmp_unsigned("<", start, other_end),
+                                           b.icmp_unsigned("<", other_start, end)))
+        if overlaps:
+            none = b.not_(overlaps[0] if len(overlaps) == 1 else
+                          self.any_of(overlaps))
+            self.check(none, "disjoint")
+
+    def any_of(self, conditions: list[ir.Value]) -> ir.Value:
+        result = conditions[0]
+        for c in conditions[1:]:
+            result = self.b.or_(result, c)
+        return result
+
+    def span(self, obj: ir.Value, shape: tuple[int, ...]) -> tuple[Any, Any]:
+        """[start, end) of an array's bytes (None for an empty array)."""
+        size = 8 * math.prod(shape)
+        if size == 0:
+            return None, None
+        start = self.b.ptrtoint(self.field(obj, self.abi.data, I8P), I64)
+        return start, self.b.add(start, ir.Constant(I64, size))
 
     def decref(self, objects: list[ir.Value]) -> None:
         for obj in objects:
@@ -238,7 +345,7 @@ class _EntryBuilder:
         b.position_at_end(ok)
         return obj
 
-    def allocate(self, ndarray: ir.Value) -> list[ir.Value]:
+    def allocate(self) -> list[ir.Value]:
         """One fresh float64 array per output block, shaped like one row of it."""
         b, arrays = self.b, []
         for o, shape in enumerate(self.spec.block_shapes):
@@ -247,28 +354,17 @@ class _EntryBuilder:
                 b.store(ir.Constant(I64, n), b.gep(dims, [ir.Constant(I64, d)]))
             null = ir.Constant(I8P, None)
             made = self.call(ARRAY_NEW, I8P, [
-                (I8P, ndarray), (I32, ir.Constant(I32, len(shape))), (I64.as_pointer(), dims),
-                (I32, ir.Constant(I32, NPY_DOUBLE)), (I8P, null), (I8P, null),
-                (I32, ir.Constant(I32, 0)), (I32, ir.Constant(I32, 0)), (I8P, null)])
+                (I8P, self.param(NDARRAY, I8P)), (I32, ir.Constant(I32, len(shape))),
+                (I64.as_pointer(), dims), (I32, ir.Constant(I32, NPY_DOUBLE)), (I8P, null),
+                (I8P, null), (I32, ir.Constant(I32, 0)), (I32, ir.Constant(I32, 0)),
+                (I8P, null)])
             arrays.append(self.checked(made, list(arrays), f"allocated_{o}"))
         return arrays
 
-    def run(self, data: list[ir.Value], arrays: list[ir.Value]) -> None:
-        """``rows`` for row 0, every stride 0."""
-        b = self.b
-        double_p = ir.DoubleType().as_pointer()
-        n_in, n_out = len(data), len(arrays)
-        ins = b.alloca(double_p, max(n_in, 1))
-        for g, p in enumerate(data):
-            b.store(b.bitcast(p, double_p), b.gep(ins, [ir.Constant(I64, g)]))
-        outs = b.alloca(double_p, max(n_out, 1))
-        for o, arr in enumerate(arrays):
-            p = self.field(arr, self.abi.data, I8P)
-            b.store(b.bitcast(p, double_p), b.gep(outs, [ir.Constant(I64, o)]))
-        zeros = b.alloca(I64, max(n_in, n_out, 1))
-        for k in range(max(n_in, n_out, 1)):
-            b.store(ir.Constant(I64, 0), b.gep(zeros, [ir.Constant(I64, k)]))
-        b.call(self.rows, [ins, zeros, outs, zeros, ir.Constant(I64, 0), ir.Constant(I64, 1)])
+    def run(self, inputs: list[ir.Value], outputs: list[ir.Value]) -> None:
+        """Row 0 of ``rows_objects`` (no batched argument): the one-row call."""
+        zero = ir.Constant(I64, 0)
+        self.b.call(self.rows_objects, [*inputs, *outputs, zero, zero, ir.Constant(I64, 1)])
 
     def assemble(self, arrays: list[ir.Value]) -> ir.Value:
         """Scalars for 0-d blocks (PyArray_Return), then the result's tuples."""
@@ -284,7 +380,7 @@ class _EntryBuilder:
     def nest(self, structure: Structure, items: list[ir.Value], pending: list[ir.Value]
              ) -> ir.Value:
         """Build ``structure`` from ``items``; ``pending`` are the objects not yet owned by
-        a tuple (released if a tuple cannot be made)."""
+        a tuple (released if a tuple cannot be made). Structures are at most two deep."""
         if isinstance(structure, int):
             return items[structure]
         parts = [self.nest(s, items, pending) for s in structure]
@@ -305,8 +401,9 @@ def _leaves(structure: Structure) -> list[int]:
 
 
 def entry_function(module: ir.Module, spec: EntrySpec, layout: Abi) -> None:
-    """Add ``call(self, args, nargs)`` (METH_FASTCALL) to a module that has ``rows``."""
-    _EntryBuilder(module, spec, layout, module.get_global("rows")).build()
+    """Add ``call(self, args, nargs, kwnames)`` (METH_FASTCALL | METH_KEYWORDS) to a
+    module that has ``rows_objects``."""
+    _EntryBuilder(module, spec, layout).build()
 
 
 # -- the builtin ---------------------------------------------------------------------------
@@ -318,15 +415,16 @@ class _MethodDef(ctypes.Structure):
 def make_builtin(address: int, fallback: Callable[..., Any], keep_alive: Any) -> Any:
     """A builtin function running the compiled ``call`` at ``address``.
 
-    Its ``self`` is a tuple (parameter array, fallback, method definition, keep_alive):
-    the builtin owns everything the native code reads, so it can never outlive it.
+    Its ``self`` is a tuple (parameter array, fallback, method definition, keep_alive,
+    the ``out`` keyword): the builtin owns everything the native code reads, so it can
+    never outlive it.
     """
     functions = _functions()
     assert functions is not None and abi() is not None
-    params = np.array([id(fallback), id(np.ndarray), id(np.dtype(np.float64)), *functions],
-                      dtype=np.uint64)
-    definition = _MethodDef(b"kernel", address, METH_FASTCALL, None)
-    owner = (params, fallback, definition, keep_alive)
+    params = np.array([id(fallback), id(np.ndarray), id(np.dtype(np.float64)), id(tuple),
+                       id(OUT_KEYWORD), *functions], dtype=np.uint64)
+    definition = _MethodDef(b"kernel", address, METH_FASTCALL_KEYWORDS, None)
+    owner = (params, fallback, definition, keep_alive, OUT_KEYWORD)
     new = ctypes.pythonapi.PyCFunction_NewEx
     new.restype = ctypes.py_object
     new.argtypes = [ctypes.c_void_p, ctypes.py_object, ctypes.c_void_p]
