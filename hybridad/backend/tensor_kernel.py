@@ -6,12 +6,20 @@ it once (cached by IR text) and calls it on numpy arrays: every argument is chec
 against its symbol's shape (naming the expected and given shapes) and converted to
 contiguous float64 before any pointer reaches native code. Compile time follows the
 number of tensor operations, not their sizes.
+
+``threads=N`` splits one big call: the program is a sequence of stages (loops.Stage),
+and the fixed chunks of its parallel stages are shared by the calling thread and N - 1
+helper threads (tasks of the shared pool, in native code without the GIL); stage after
+stage, in order. A chunk is always computed by the same code over the same elements,
+so results are bit-identical to one thread's.
 """
 
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Sequence
+import threading
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -23,9 +31,13 @@ from .llvm.engine import compile_function, numpy_data_offset
 from .llvm.loops import LoopProgram, NotLowerable
 
 _RUN = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+# a stage is spread over threads when it has at least this many elements of work (and
+# two chunks); a serial stage this big runs with the other threads released, not
+# waiting for it
+PARALLEL_WORK = 1 << 16
 _FLOAT64 = np.dtype(np.float64)
 
-__all__ = ["TensorKernel", "NotLowerable", "lowerable"]
+__all__ = ["NotLowerable", "TensorKernel", "lowerable"]
 
 
 def lowerable(outputs: Sequence[Expr], inputs: Sequence[Expr]) -> bool:
@@ -42,11 +54,17 @@ class TensorKernel:
 
     ``k(*arrays, out=None)`` returns one float64 array per output, in the output's shape
     (written into ``out`` when given: arrays of those shapes, as numpy's ``out=``).
+    ``threads`` (or ``k(..., threads=N)`` for one call) spreads the chunks of the
+    program's parallel stages over N threads; ``parallel_stages`` counts the stages
+    that are spread (0: every call runs in the calling thread).
     Raises :class:`NotLowerable` at construction when an operation has no loop lowering.
     """
 
     def __init__(self, outputs: Sequence[Expr], inputs: Sequence[Expr], opt_level: int = 3,
-                 blas: bool = True):
+                 blas: bool = True, threads: int = 1):
+        if not (isinstance(threads, int) and threads >= 1):
+            raise ValueError(f"TensorKernel: threads must be a positive int, got {threads!r}")
+        self.threads = threads
         self.outputs = [as_operand(o) for o in outputs]
         self.inputs = list(inputs)
         unique = list(dict.fromkeys(self.outputs))
@@ -57,6 +75,16 @@ class TensorKernel:
         self._engine, address, self.compile_seconds, self.cache_hit = compile_function(
             self.ir, opt_level, "run")
         self._run = _RUN(address)
+        # (parallel, chunks, elements of work) per stage
+        self.stages = [(s.parallel, s.chunks, s.work) for s in program.stages]
+        self._schedule = _schedule(self.stages)
+        self.parallel_stages = sum(1 for parallel, chunks, work in self.stages
+                                   if _spread(parallel, chunks, work))
+        # (stage function, chunks) per stage, for the threads' work (loops.team_ir)
+        self._plan_table = np.array(
+            [(self._engine.get_function_address(f"stage{k}"), chunks)
+             for k, (_, chunks, _) in enumerate(self.stages)] if self.parallel_stages
+            else [], dtype=np.int64)
         self._unique = unique
         self._unique_shapes = [o.shape for o in unique]
         self._plan = program.buffers
@@ -109,7 +137,8 @@ class TensorKernel:
                                  f"float64 arrays of shape {expr.shape}, got {given}")
         return [outs[self._slot_of.index(k)] for k in range(len(self._unique))]
 
-    def __call__(self, *values: Any, out: Any = None) -> list[np.ndarray]:
+    def __call__(self, *values: Any, out: Any = None, threads: int | None = None
+                 ) -> list[np.ndarray]:
         arrays = self._arguments(values)
         results = self._results(out)
         # a scratch array a previous call left (list.pop is atomic: concurrent calls on
@@ -125,7 +154,11 @@ class TensorKernel:
                                 id(self._constants[j]) if kind in ("constant", "index")
                                 else id(scratch)
                                 for j, (kind, k) in enumerate(self._kinds)])
-        self._run(ctypes.addressof(objects))
+        if self.parallel_stages and (self.threads if threads is None else threads) > 1:
+            self._run_stages(ctypes.addressof(objects),
+                             self.threads if threads is None else threads)
+        else:
+            self._run(ctypes.addressof(objects))
         self._spares.append(scratch)
         if out is not None:
             for k, slot in enumerate(self._slot_of):
@@ -134,6 +167,152 @@ class TensorKernel:
                     target[...] = results[slot]
             return list(out) if isinstance(out, (list, tuple)) else [out]
         return [results[slot] for slot in self._slot_of]
+
+    def _run_stages(self, address: int, threads: int) -> None:
+        """One call on ``threads`` threads: each segment of stages with chunks to share
+        is posted to up to ``threads - 1`` helpers (see _Team) and run by this thread
+        too (native ``work``: chunks claimed one by one, so nobody waits for a helper
+        that is late or busy elsewhere); the other segments run here alone."""
+        sync = np.zeros(3 * len(self.stages), dtype=np.int64)   # loops.team_ir
+        pointer, plan = sync.ctypes.data, self._plan_table.ctypes.data
+        team = _team()
+        work = team.work
+        slots = team.acquire(threads - 1)
+        posted: list[int] = []
+        try:
+            for first, end, shared in self._schedule:
+                if shared and slots:
+                    for slot in slots:
+                        posted.append(slot)
+                        team.post(slot, plan, address, pointer, first, end)
+                work(plan, address, pointer, first, end, 0)
+                # a helper has finished its share (or never took the job) before the
+                # next segment, and before sync and the arrays may go
+                while posted:
+                    team.retract(posted.pop())
+        finally:
+            while posted:
+                team.retract(posted.pop())
+            team.release(slots)
+
+
+class _Team:
+    """Helper threads for threaded tensor-kernel calls, run as tasks of the shared pool.
+
+    A helper serves one slot (a mailbox in native memory): it runs the jobs posted
+    there, then keeps polling (yielding its core to anything else runnable) for about
+    SPIN_SECONDS before its task ends. Calls in a loop thus find their helpers awake:
+    waking a sleeping thread costs tens of microseconds here, and a core that slept
+    runs slower for a while. A call owns its slots (a lock each) while it runs, so
+    concurrent calls never share a helper; a call that finds none free runs alone."""
+
+    SPIN_SECONDS = 5e-4
+
+    def __init__(self) -> None:
+        from .llvm.loops import team_ir
+
+        # the helpers run this module's code: it lives as long as the process
+        self._engine, serve, _, _ = compile_function(team_ir(), 2, "serve")
+        self._serve = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64)(serve)
+        # work(plan, objects, sync, first_stage, end_stage, from_back)
+        self.work = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p,
+                                     ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                                     ctypes.c_int64)(self._engine.get_function_address("work"))
+        self._post = ctypes.CFUNCTYPE(None, ctypes.c_void_p, *[ctypes.c_int64] * 5)(
+            self._engine.get_function_address("post"))
+        self._retract = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(
+            self._engine.get_function_address("retract"))
+        self._lock = threading.Lock()
+        self._slots: list[np.ndarray] = []            # six int64 each, never freed
+        self._locks: list[threading.Lock] = []
+        self._servers: list[Any] = []                 # each slot's pool task, or None
+        self._polls = self._calibrate()
+
+    def _calibrate(self) -> int:
+        """Polls of an idle helper that take about SPIN_SECONDS."""
+        import time
+
+        slot, polls = np.zeros(6, dtype=np.int64), 2000
+        start = time.perf_counter()
+        self._serve(slot.ctypes.data, polls)
+        per_poll = max((time.perf_counter() - start) / polls, 1e-8)
+        return max(100, min(1_000_000, int(self.SPIN_SECONDS / per_poll)))
+
+    def acquire(self, count: int) -> list[int]:
+        """Up to ``count`` free slots, now owned by the caller."""
+        with self._lock:
+            while len(self._slots) < count:
+                self._slots.append(np.zeros(6, dtype=np.int64))
+                self._locks.append(threading.Lock())
+                self._servers.append(None)
+        taken = []
+        for k, lock in enumerate(self._locks):
+            if len(taken) == count:
+                break
+            if lock.acquire(blocking=False):
+                taken.append(k)
+        return taken
+
+    def release(self, slots: list[int]) -> None:
+        for k in slots:
+            self._locks[k].release()
+
+    def post(self, k: int, plan: int, objects: int, sync: int, first: int, end: int
+             ) -> None:
+        """Post a job to slot ``k`` (owned), starting its helper if it has none."""
+        self._post(self._slots[k].ctypes.data, plan, objects, sync, first, end)
+        server = self._servers[k]
+        if server is None or server.done():
+            from .threads import thread_pool
+
+            try:
+                self._servers[k] = thread_pool(len(self._slots) + 1).submit(
+                    self._serve, self._slots[k].ctypes.data, self._polls)
+            except RuntimeError:         # the pool is shut down: the caller works alone
+                self._servers[k] = None
+
+    def retract(self, k: int) -> None:
+        self._retract(self._slots[k].ctypes.data)
+
+
+_TEAM: _Team | None = None
+_TEAM_LOCK = threading.Lock()
+
+
+def _team() -> _Team:
+    global _TEAM
+    with _TEAM_LOCK:
+        if _TEAM is None:
+            _TEAM = _Team()
+        return _TEAM
+
+
+def _spread(parallel: bool, chunks: int, work: int) -> bool:
+    """Whether a stage's chunks are worth sharing between threads."""
+    return parallel and chunks >= 2 and work >= PARALLEL_WORK
+
+
+def _schedule(stages: list[tuple[bool, int, int]]) -> list[tuple[int, int, bool]]:
+    """A threaded call's segments (first stage, end stage, shared): runs of stages with
+    chunks to share (and cheap serial stages between them, which one thread runs while
+    the others wait a moment) are shared; large serial stages (a BLAS call, a column
+    sum, ...) and cheap stages alone run in the calling thread only."""
+    segments: list[list[Any]] = []
+    for k, (parallel, chunks, work) in enumerate(stages):
+        spread = _spread(parallel, chunks, work)
+        joins = spread or work < PARALLEL_WORK        # may run inside a shared segment
+        if segments and segments[-1][3] == joins:
+            segments[-1][1] = k + 1
+            segments[-1][2] = segments[-1][2] or spread
+        else:
+            segments.append([k, k + 1, spread, joins])
+    merged: list[tuple[int, int, bool]] = []
+    for first, end, shared, _ in segments:
+        if merged and not shared and not merged[-1][2]:
+            merged[-1] = (merged[-1][0], end, False)
+        else:
+            merged.append((first, end, shared))
+    return merged
 
 
 # -- hd.lambdify over tensor symbols ----------------------------------------------------------
@@ -163,7 +342,9 @@ class TensorLambdified:
     large program with ``scalarize=None``). Each symbol is one argument of its shape, or
     with one leading batch dimension (rows run one by one through the compiled kernel;
     unbatched arguments are shared); results come in the outputs' shapes, gradients in
-    their arguments' shapes. ``out=`` takes arrays of the result shapes (single point)."""
+    their arguments' shapes. ``out=`` takes arrays of the result shapes (single point).
+    ``threads`` splits a batch's rows, or, for a single call (or a batch of one piece),
+    the kernel's parallel stages."""
 
     def __init__(self, args: Sequence[Expr], exprs: Any, derivatives: str | None = None,
                  wrt: Any = None, reduce: str | None = None, threads: int = 1):
@@ -205,7 +386,8 @@ class TensorLambdified:
                                  f"for loop kernels over tensor symbols (use None, "
                                  f"'gradient', 'jacobian' or 'hessian', or scalarize=True)")
         self.blocks = blocks
-        self.kernel = TensorKernel([e for b in blocks for e in b], self.args)
+        self.kernel = TensorKernel([e for b in blocks for e in b], self.args,
+                                   threads=threads)
         self._shapes = [a.shape for a in self.args]
         self.compile_seconds = self.kernel.compile_seconds
 
@@ -269,6 +451,9 @@ class TensorLambdified:
         result does not depend on the number of threads."""
         outputs = [e for b in self.blocks for e in b]
         shared = [a.shape == s.shape for a, s in zip(arrays, self.args)]
+        # threads split the pieces of rows when there are several, else each row's call
+        # (never both: that would ask for threads * threads)
+        inner = self.threads if batch <= REDUCE_PIECE else 1
 
         def row(r: int) -> list[np.ndarray]:
             return [a if flag else a[r] for a, flag in zip(arrays, shared)]
@@ -278,7 +463,8 @@ class TensorLambdified:
 
             def run(rows: range) -> None:
                 for r in rows:
-                    self.kernel(*row(r), out=[res[r, ...] for res in results])
+                    self.kernel(*row(r), out=[res[r, ...] for res in results],
+                                threads=inner)
 
             self._spread([range(s, min(s + REDUCE_PIECE, batch)) for s in
                           range(0, batch, REDUCE_PIECE)], run)
@@ -290,7 +476,7 @@ class TensorLambdified:
         def run_piece(rows: range) -> None:
             total = [np.zeros(o.shape) for o in outputs]
             for r in rows:
-                for acc, value in zip(total, self.kernel(*row(r))):
+                for acc, value in zip(total, self.kernel(*row(r), threads=inner)):
                     acc += value
             partials[rows.start // REDUCE_PIECE] = total
 
@@ -306,13 +492,9 @@ class TensorLambdified:
     def _spread(self, pieces: list[range], run: Any) -> None:
         """``run(piece)`` for every piece, on ``threads`` threads when there are several
         pieces."""
-        if self.threads == 1 or len(pieces) < 2:
-            for piece in pieces:
-                run(piece)
-            return
-        from .threads import thread_pool
+        from .threads import run_pieces
 
-        list(thread_pool(self.threads).map(run, pieces))
+        run_pieces(pieces, run, self.threads)
 
 
 def _flatten_out(out: Any) -> list[np.ndarray]:

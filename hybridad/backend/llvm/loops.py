@@ -23,13 +23,27 @@ How the DAG becomes loops:
 
 Loop counters and accumulators are stack slots; LLVM's SROA/mem2reg promotes them to
 registers and the loop passes vectorize the inner loops.
+
+**Stages and threads.** Every top-level loop nest or BLAS call is a :class:`Stage`,
+compiled as its own function ``stage<k>(objects, first_chunk, end_chunk)``. A stage
+whose outer iterations write disjoint elements (elementwise loops, copies, fills,
+reductions over inner axes, matmul loop nests over rows, gathers, slice scatters, the
+super-blocks of a long sum) is *parallel*: its outermost loop is cut into fixed chunks,
+and ``stage<k>(objects, c, c + 1)`` runs chunk c alone, so several threads can share
+one call (``work`` in :func:`team_ir`). ``run(objects)`` runs every stage over all its
+chunks (the one-thread entry). Results do not depend on how chunks are spread over
+threads: see :meth:`LoopProgram._staged`.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -48,6 +62,12 @@ REDUCTIONS = {"sum": "add", "max": "maximum", "min": "minimum"}
 RECOMPUTE_OPS = 8
 CHEAP = frozenset({"add", "sub", "mul", "neg", "abs", "relu", "maximum", "minimum",
                    "where", "lt", "le", "gt", "ge", "sign", "stop_gradient"})
+# a parallel stage's chunk holds at least this many elements of work (its outer
+# iterations times the elements of each): handing a chunk to a thread costs microseconds
+CHUNK_WORK = 1 << 15
+# a one-dimensional loop's chunks start at multiples of this many elements (whole vector
+# bodies, aligned loads)
+CHUNK_ALIGN = 64
 
 
 class NotLowerable(HybridadError):
@@ -73,10 +93,10 @@ class Access:
     strides: tuple[int, ...]
     shape: tuple[int, ...]
 
-    def view(self, offset: int, strides: Sequence[int], shape: Sequence[int]) -> "Access":
+    def view(self, offset: int, strides: Sequence[int], shape: Sequence[int]) -> Access:
         return Access(self.buffer, offset, tuple(strides), tuple(shape))
 
-    def reshaped(self, shape: Sequence[int]) -> "Access":
+    def reshaped(self, shape: Sequence[int]) -> Access:
         """A contiguous value read with another shape (row-major order kept)."""
         if not self.contiguous:
             raise ValueError("only a contiguous access can be reshaped")
@@ -87,7 +107,7 @@ class Access:
         return all(s == c or n == 1 for s, c, n in
                    zip(self.strides, c_strides(self.shape), self.shape))
 
-    def broadcast(self, shape: Sequence[int]) -> "Access":
+    def broadcast(self, shape: Sequence[int]) -> Access:
         """This value read over a loop of ``shape`` (numpy broadcasting from the right:
         missing and size-1 dimensions get stride 0)."""
         lead = len(shape) - len(self.shape)
@@ -103,6 +123,22 @@ class Buffer:
     kind: str          # "input" | "constant" | "index" (int64) | "output" | "scratch"
     index: int         # input / output number, or scratch size (elements)
     value: Any = None  # the constant's array
+
+
+@dataclass
+class Stage:
+    """One top-level loop nest or call: the function ``stage<k>(objects, first, end)``.
+
+    A parallel stage runs chunks [first, end) of its outermost loop (``chunk`` outer
+    iterations each, the last one shorter); a serial stage is one chunk and ignores
+    ``first`` and ``end``. ``work`` is the number of elements it computes."""
+
+    parallel: bool
+    chunks: int
+    chunk: int
+    work: int
+    lines: tuple[int, int] = (0, 0)      # its lines in the emitter
+    allocas: tuple[int, int] = (0, 0)    # its stack slots
 
 
 class LoopProgram:
@@ -122,6 +158,8 @@ class LoopProgram:
         self.allocas: list[str] = []
         self._labels = 0
         self._open: list[tuple[int, str, str]] = []
+        self._emitted: list[Stage] = []
+        self._stage: Stage | None = None       # the stage being emitted
         self._plan()
 
     # -- planning ------------------------------------------------------------------------
@@ -327,7 +365,9 @@ class LoopProgram:
         if n == 1 or m == 1:                 # a matrix times a vector: dgemv
             self._dgemv(a2, b2, target, m, n, k)
             return
-        self._dgemm(self._blas_operand(a2), self._blas_operand(b2), c2, m, n, k)
+        left, right = self._blas_operand(a2), self._blas_operand(b2)
+        with self._staged(1, m * n * k):     # one BLAS call: a serial stage
+            self._dgemm(left, right, c2, m, n, k)
 
     def _batched_matmul(self, node: Expr, a: Access, b: Access) -> None:
         """Matmul with batch dimensions (broadcast as numpy's): one loop nest over
@@ -411,7 +451,9 @@ class LoopProgram:
             old = self.e.emit(f"load double, double* {address}")
             self.e.lines.append(f"  store double {self.e.add(old, v)}, double* {address}")
 
-        self._loops(g.shape, lambda index: self._load(g, index), store)
+        # rows of an outer axis (axis > 0) are disjoint; along the indexed axis, repeated
+        # indices add into the same element
+        self._loops(g.shape, lambda index: self._load(g, index), store, parallel=axis > 0)
 
     def _index_buffer(self, indices: Sequence[int], n: int) -> int:
         """A buffer holding ``indices`` (wrapped into [0, n)) as int64; its number."""
@@ -431,14 +473,20 @@ class LoopProgram:
         return e.emit(f"load i64, i64* {address}")
 
     def _loops(self, shape: Sequence[int], value: Callable[[list[str]], str],
-               store: Callable[[list[str], str], None]) -> None:
-        """One loop per dimension (none merged), ``store(index, value(index))`` inside."""
+               store: Callable[[list[str], str], None], parallel: bool = True) -> None:
+        """One loop per dimension (none merged), ``store(index, value(index))`` inside;
+        ``parallel``: outer iterations store to disjoint elements."""
         if 0 in shape:
             return
-        index = [self._open_loop(n) for n in shape]
-        store(index, value(index))
-        for _ in index:
-            self._close_loop()
+        shape = tuple(shape)
+        with self._staged(shape[0] if shape else 1, math.prod(shape[1:]),
+                          parallel and bool(shape),
+                          CHUNK_ALIGN if len(shape) == 1 else 1) as chunk:
+            index = [self._open_chunks(n, chunk) if d == 0 and chunk else
+                     self._open_loop(n) for d, n in enumerate(shape)]
+            store(index, value(index))
+            for _ in range(len(index) + (1 if chunk else 0)):
+                self._close_loop()
 
     def _store(self, target: Access, index: list[str], v: str) -> None:
         self.e.lines.append(f"  store double {v}, double* {self._address(target, index)}")
@@ -540,28 +588,126 @@ class LoopProgram:
             return self._unmerge(index, dims)
 
         n_dims = len(shape)
+        written = target.broadcast(tuple(target.shape)).strides
         reduce_inner = (combine is not None and n_dims > 0 and
-                        target.broadcast(tuple(target.shape)).strides[dims[-1][-1]] == 0)
+                        written[dims[-1][-1]] == 0)
+        loops = n_dims - (1 if reduce_inner else 0)
+        if loops == 0 and reduce_inner and shape[0] > SUM_BLOCK ** 2 and \
+                self._stage is None:
+            self._split_reduction(shape[0], combine,
+                                  lambda i: value(remap([i])), target, remap(["0"]))
+            return
         e = self.e
         indices: list[str] = []
-        for d in range(n_dims - (1 if reduce_inner else 0)):
-            indices.append(self._open_loop(shape[d]))
-        if reduce_inner:
-            total = self._accumulate_inner(shape[-1], combine,
-                                           lambda i: value(remap(indices + [i])))
-            address = self._address(target, remap(indices + ["0"]))
-            old = e.emit(f"load double, double* {address}")
-            self.e.lines.append(f"  store double {self._combine(combine, old, total)}, "
-                                f"double* {address}")
-        else:
-            result = value(remap(indices))
-            address = self._address(target, remap(indices))
-            if combine is not None:
+        # outer iterations write disjoint elements when the target moves along the outer
+        # dimension (targets are views of fresh buffers, one element per index)
+        with self._staged(shape[0] if loops else 1,
+                          math.prod(shape[1:] if loops else shape),
+                          loops > 0 and written[dims[0][-1]] != 0,
+                          CHUNK_ALIGN if n_dims == 1 else 1) as chunk:
+            for d in range(loops):
+                indices.append(self._open_chunks(shape[0], chunk) if d == 0 and chunk
+                               else self._open_loop(shape[d]))
+            if reduce_inner:
+                total = self._accumulate_inner(shape[-1], combine,
+                                               lambda i: value(remap(indices + [i])))
+                address = self._address(target, remap(indices + ["0"]))
                 old = e.emit(f"load double, double* {address}")
-                result = self._combine(combine, old, result)
-            self.e.lines.append(f"  store double {result}, double* {address}")
-        for _ in range(len(indices)):
+                self.e.lines.append(f"  store double {self._combine(combine, old, total)}, "
+                                    f"double* {address}")
+            else:
+                result = value(remap(indices))
+                address = self._address(target, remap(indices))
+                if combine is not None:
+                    old = e.emit(f"load double, double* {address}")
+                    result = self._combine(combine, old, result)
+                self.e.lines.append(f"  store double {result}, double* {address}")
+            for _ in range(len(indices) + (1 if chunk else 0)):
+                self._close_loop()
+
+    @contextmanager
+    def _staged(self, outer: int = 1, inner: int = 1, parallel: bool = False,
+                align: int = 1) -> Iterator[int]:
+        """What is emitted inside is one stage of ``outer`` iterations of ``inner``
+        elements each. Yields the outer iterations per chunk when the stage is parallel
+        (``parallel``: outer iterations write disjoint elements, and at least two chunks
+        of CHUNK_WORK elements), else 0: the outer loop stays whole. Inside a stage
+        being emitted, nothing new starts (a nested nest is part of its stage); a serial
+        stage right after a serial stage joins it.
+
+        Why threads never change a result: the chunks are fixed here, at compile time,
+        and each is computed by the same machine code (the stage's function, never
+        inlined, its chunk loop restarting the inner loop at every chunk) over the same
+        range of iterations, whichever thread calls it and with whatever neighbours; a
+        chunk's writes are disjoint from the other chunks', and a stage starts after the
+        previous one has finished. So the vectorized body / remainder split, and
+        therefore every rounding, is the same as in ``run``."""
+        if self._stage is not None:
+            yield 0
+            return
+        chunk = -(-max(CHUNK_WORK, 1) // max(inner, 1))
+        chunk = -(-chunk // align) * align
+        chunks = -(-outer // chunk)
+        if not parallel or chunks < 2 or outer * inner < 2 * CHUNK_WORK:
+            chunk, chunks = 0, 1
+        stage = Stage(chunk > 0, chunks, chunk, outer * inner)
+        lines, allocas = len(self.e.lines), len(self.allocas)
+        self._stage = stage
+        try:
+            yield chunk
+        finally:
+            self._stage = None
+        end = (len(self.e.lines), len(self.allocas))
+        if lines == end[0]:
+            return
+        last = self._emitted[-1] if self._emitted else None
+        if last is not None and not last.parallel and not stage.parallel and \
+                last.lines[1] == lines and last.allocas[1] == allocas:
+            # consecutive serial stages are one function (fewer functions to compile)
+            last.lines, last.allocas = (last.lines[0], end[0]), (last.allocas[0], end[1])
+            last.work += stage.work
+            return
+        stage.lines, stage.allocas = (lines, end[0]), (allocas, end[1])
+        self._emitted.append(stage)
+
+    def _open_chunks(self, count: int, chunk: int) -> str:
+        """A parallel stage's outer loop of ``count`` iterations: chunks [%first, %end)
+        of ``chunk`` iterations each; returns the iteration index. Two loops to close."""
+        e = self.e
+        c = self._open_loop("%end", start="%first")
+        low = e.emit(f"mul i64 {c}, {chunk}")
+        high = self._bounded(e.emit(f"add i64 {low}, {chunk}"), count)
+        return self._open_loop(high, start=low)
+
+    def _split_reduction(self, n: int, combine: str, value: Callable[[str], str],
+                         target: Access, index: list[str]) -> None:
+        """A reduction of ``n`` elements into one: its super-blocks (the outer level of
+        :meth:`_accumulate_inner`) as a parallel stage, each into its own slot of a
+        scratch buffer, then a serial stage combining the slots in order (the same
+        operations, in the same order, as one loop)."""
+        blocks = -(-n // SUM_BLOCK ** 2)
+        partials = self._new_buffer(Buffer("scratch", blocks), (blocks,))
+        e = self.e
+        with self._staged(blocks, SUM_BLOCK ** 2, True) as chunk:
+            block = self._open_chunks(blocks, chunk) if chunk else self._open_loop(blocks)
+            middle = self._super_block(block, n, combine, value)
+            e.lines.append(f"  store double {e.emit(f'load double, double* {middle}')}, "
+                           f"double* {self._address(partials, [block])}")
+            for _ in range(2 if chunk else 1):
+                self._close_loop()
+        with self._staged():
+            total = self._slot(_identity(combine))
+            block = self._open_loop(blocks)
+            old = e.emit(f"load double, double* {total}")
+            new = self._load(partials, [block])
+            e.lines.append(f"  store double {self._combine(combine, old, new)}, "
+                           f"double* {total}")
             self._close_loop()
+            address = self._address(target, index)
+            old = e.emit(f"load double, double* {address}")
+            new = e.emit(f"load double, double* {total}")
+            e.lines.append(f"  store double {self._combine(combine, old, new)}, "
+                           f"double* {address}")
 
     @staticmethod
     def _unmerge(index: list[str], dims: list[list[int]]) -> list[str]:
@@ -587,6 +733,16 @@ class LoopProgram:
         e = self.e
         total = self._slot(_identity(combine))
         outer = self._open_loop(-(-n // SUM_BLOCK ** 2))
+        middle = self._super_block(outer, n, combine, value)
+        self._combine_into(combine, total, middle)
+        self._close_loop()
+        return e.emit(f"load double, double* {total}")
+
+    def _super_block(self, outer: str, n: int, combine: str,
+                     value: Callable[[str], str]) -> str:
+        """The slot holding super-block ``outer``'s combination: elements
+        [outer * SUM_BLOCK**2, ...) of ``n``, in blocks of SUM_BLOCK."""
+        e = self.e
         middle = self._slot(_identity(combine))
         e.lines.append(f"  store double {_identity(combine)}, double* {middle}")
         outer_start = e.emit(f"mul i64 {outer}, {SUM_BLOCK ** 2}")
@@ -611,9 +767,7 @@ class LoopProgram:
         self._close_loop()
         self._combine_into(combine, middle, partial)
         self._close_loop()
-        self._combine_into(combine, total, middle)
-        self._close_loop()
-        return e.emit(f"load double, double* {total}")
+        return middle
 
     def _bounded(self, rest: str, limit: int, divide: int = 1) -> str:
         """min(rest, limit) // divide, as i64."""
@@ -635,14 +789,14 @@ class LoopProgram:
             self.e.lines.append(f"  store double {initial}, double* {name}")
         return name
 
-    def _open_loop(self, count: Any) -> str:
-        """Open ``for i in range(count)`` (count an int or an i64 value); returns i."""
+    def _open_loop(self, count: Any, start: Any = 0) -> str:
+        """Open ``for i in range(start, count)`` (ints or i64 values); returns i."""
         e = self.e
         k = self._labels
         self._labels += 1
         counter = f"%i{k}.slot"
         self.allocas.append(f"  {counter} = alloca i64")
-        e.lines.append(f"  store i64 0, i64* {counter}")
+        e.lines.append(f"  store i64 {start}, i64* {counter}")
         e.lines.append(f"  br label %L{k}.head")
         e.lines.append(f"L{k}.head:")
         i = e.emit(f"load i64, i64* {counter}")
@@ -731,6 +885,12 @@ class LoopProgram:
         else:
             matrix = self.contiguous(matrix)
             trans, fm, fn, ld = "T", cols, rows, max(cols, 1)
+        with self._staged(1, rows * cols):   # one BLAS call: a serial stage
+            self._call_dgemv(matrix, vector, c, trans, (fm, fn, ld))
+
+    def _call_dgemv(self, matrix: Access, vector: Access, c: Access, trans: str,
+                    sizes: tuple[int, int, int]) -> None:
+        fm, fn, ld = sizes
         e = self.e
         symbol = self.blas.declare(e, "dgemv")
         slots = {}
@@ -757,26 +917,265 @@ class LoopProgram:
 
     # -- the module ------------------------------------------------------------------------
     def ir(self, data_offset: int) -> str:
-        """The module: ``void run(i8** objects)``, ``objects[k]`` the numpy array of
+        """The module. ``void run(i8** objects)``: ``objects[k]`` the numpy array of
         buffer k (every scratch buffer is a slice of one scratch array: its offset is
-        added here). Data pointers are read from the array objects at ``data_offset``
-        (engine.numpy_data_offset), so the caller passes object addresses only."""
-        loads, scratch = [], 0
-        for k, buffer in enumerate(self.buffers):
-            loads.append(f"  %o{k}.p = getelementptr i8*, i8** %objects, i64 {k}")
-            loads.append(f"  %o{k} = load i8*, i8** %o{k}.p")
-            loads.append(f"  %o{k}.d = getelementptr i8, i8* %o{k}, i64 {data_offset}")
-            loads.append(f"  %o{k}.dp = bitcast i8* %o{k}.d to double**")
-            loads.append(f"  %d{k} = load double*, double** %o{k}.dp")
-            offset = 0
+        added here); data pointers are read from the array objects at ``data_offset``
+        (engine.numpy_data_offset), so the caller passes object addresses only. ``run``
+        calls every stage's function ``stage<k>(objects, first, end)`` over all its
+        chunks; a threaded call runs them chunk by chunk through ``work`` (see
+        team_ir)."""
+        offsets, scratch = [], 0
+        for buffer in self.buffers:
+            offsets.append(scratch if buffer.kind == "scratch" else 0)
             if buffer.kind == "scratch":
-                offset, scratch = scratch, scratch + buffer.index
-            loads.append(f"  %b{k} = getelementptr double, double* %d{k}, i64 {offset}")
-        declarations = "\n".join(self.e.declarations.values())
-        body = "\n".join(self.e.lines)
-        return (f"{declarations}\n\ndefine void @run(i8** noalias %objects) nounwind {{\n"
-                f"entry:\n" + "\n".join(self.allocas) + "\n" + "\n".join(loads) +
+                scratch += buffer.index
+        stages = self.stages
+        staged = {k for stage in stages for k in range(*stage.allocas)}
+        common = [a for k, a in enumerate(self.allocas) if k not in staged]
+        functions = []
+        for s, stage in enumerate(stages):
+            body = "\n".join(self.e.lines[stage.lines[0]:stage.lines[1]])
+            loads = []
+            for k in sorted({int(k) for k in re.findall(r"%b(\d+)(?!\d)", body)}):
+                loads.append(f"  %o{k}.p = getelementptr i8*, i8** %objects, i64 {k}")
+                loads.append(f"  %o{k} = load i8*, i8** %o{k}.p")
+                loads.append(f"  %o{k}.d = getelementptr i8, i8* %o{k}, i64 {data_offset}")
+                loads.append(f"  %o{k}.dp = bitcast i8* %o{k}.d to double**")
+                loads.append(f"  %d{k} = load double*, double** %o{k}.dp")
+                loads.append(f"  %b{k} = getelementptr double, double* %d{k}, "
+                             f"i64 {offsets[k]}")
+            # never inlined (and not internal, so never specialized on run's constant
+            # arguments): run and the threads' work execute the same code for a chunk
+            functions.append(
+                f"define void @stage{s}(i8** noalias %objects, i64 %first, i64 %end) "
+                f"noinline nounwind {{\nentry:\n" +
+                "\n".join(common + self.allocas[stage.allocas[0]:stage.allocas[1]] + loads) +
                 f"\n{body}\n  ret void\n}}\n")
+        calls = "".join(f"  call void @stage{s}(i8** %objects, i64 0, i64 {stage.chunks})\n"
+                        for s, stage in enumerate(stages))
+        functions.append(f"define void @run(i8** noalias %objects) nounwind {{\nentry:\n"
+                         f"{calls}  ret void\n}}\n")
+        declarations = "\n".join(self.e.declarations.values())
+        return f"{declarations}\n\n" + "\n".join(functions)
+
+    @property
+    def stages(self) -> list[Stage]:
+        """The stages in program order, with any lines emitted outside a stage (a
+        lowering that writes lines itself) as serial stages of their own."""
+        stages, done = [], 0
+        for stage in self._emitted:
+            if stage.lines[0] > done:
+                stages.append(Stage(False, 1, 0, 1, (done, stage.lines[0])))
+            stages.append(stage)
+            done = stage.lines[1]
+        if len(self.e.lines) > done:
+            stages.append(Stage(False, 1, 0, 1, (done, len(self.e.lines))))
+        return stages
+
+
+# The threads' side of a threaded call: one module per process (tensor_kernel._Team),
+# whatever the kernel, so kernels compile no more than their stages and run.
+#
+# void work(i64* plan, i8** objects, i64* sync, i64 first, i64 end, i64 back): stages
+# [first, end) of the kernel whose ``plan`` is (stage function, chunks) per stage,
+# shared by every thread that calls it with the same ``sync`` (three zeroed counters per
+# stage). A stage's chunks are two halves: the calling thread (back = 0) owns the first,
+# the helpers (back = 1) the second. Each thread claims chunks one at a time (compare-
+# and-swap on its half's counter: claims from the bottom in the low 32 bits, from the top
+# in the high ones) and runs chunk c as stage(objects, c, c + 1); when its half is
+# exhausted it takes what is left of the other half, from the same side. The side
+# alternates from stage to stage (the caller climbs its half in even stages and comes
+# back down in odd ones, the helpers the other way), so each thread starts a stage where
+# it left the previous one, on data still in its cache. A stage begins only when every
+# chunk of the previous one is done (release / acquire on the third counter), so one
+# thread alone, or a thread that starts late, still completes the stages: nobody waits
+# for a thread that never comes. A serial stage is one chunk, run by whoever claims it.
+#
+# A helper's slot is six i64: state (0 empty, 1 posted, 2 taken), then the job: plan,
+# objects, sync, first stage, end stage.
+#   post(slot, ...): the job's fields, then state = 1 (release).
+#   serve(slot, polls): take posted jobs (1 -> 2), run them (as a helper), state = 0
+#     (release); return after ``polls`` polls in a row found nothing (the thread stays
+#     hot meanwhile).
+#   retract(slot): the caller, its own share done: 1 -> 0 if nobody took the job, else
+#     wait until the server has finished it (state 0), so the job's memory may go.
+_TEAM = """define void @work(i64* %plan, i8** noalias %objects, i64* %sync, i64 %first,
+                   i64 %end, i64 %back) nounwind {
+entry:
+  %helper = icmp ne i64 %back, 0
+  br label %stage
+stage:
+  %s = phi i64 [%first, %entry], [%s.next, %finished]
+  %more = icmp slt i64 %s, %end
+  br i1 %more, label %start, label %exit
+start:
+  %fn.i = shl i64 %s, 1
+  %fn.p = getelementptr i64, i64* %plan, i64 %fn.i
+  %fn.v = load i64, i64* %fn.p
+  %fn = inttoptr i64 %fn.v to void (i8**, i64, i64)*
+  %count.i = add i64 %fn.i, 1
+  %count.p = getelementptr i64, i64* %plan, i64 %count.i
+  %count = load i64, i64* %count.p
+  %low.i = mul i64 %s, 3
+  %low.p = getelementptr i64, i64* %sync, i64 %low.i
+  %high.i = add i64 %low.i, 1
+  %high.p = getelementptr i64, i64* %sync, i64 %high.i
+  %done.i = add i64 %low.i, 2
+  %done.p = getelementptr i64, i64* %sync, i64 %done.i
+  %half = lshr i64 %count, 1
+  %upper = sub i64 %count, %half
+  %odd = trunc i64 %s to i1
+  %top = xor i1 %helper, %odd
+  %step = select i1 %top, i64 4294967296, i64 1
+  %own.p = select i1 %helper, i64* %high.p, i64* %low.p
+  %own.base = select i1 %helper, i64 %half, i64 0
+  %own.size = select i1 %helper, i64 %upper, i64 %half
+  %other.p = select i1 %helper, i64* %low.p, i64* %high.p
+  %other.base = select i1 %helper, i64 0, i64 %half
+  %other.size = select i1 %helper, i64 %half, i64 %upper
+  br label %claim
+claim:
+  %stealing = phi i1 [false, %start], [%stealing, %ran], [true, %steal]
+  %p = select i1 %stealing, i64* %other.p, i64* %own.p
+  %base = select i1 %stealing, i64 %other.base, i64 %own.base
+  %size = select i1 %stealing, i64 %other.size, i64 %own.size
+  %seen = load atomic i64, i64* %p monotonic, align 8
+  br label %try
+try:
+  %w = phi i64 [%seen, %claim], [%w.now, %retry]
+  %from.bottom = and i64 %w, 4294967295
+  %from.top = lshr i64 %w, 32
+  %taken = add i64 %from.bottom, %from.top
+  %left = icmp slt i64 %taken, %size
+  br i1 %left, label %cas, label %exhausted
+cas:
+  %w.new = add i64 %w, %step
+  %r = cmpxchg i64* %p, i64 %w, i64 %w.new monotonic monotonic
+  %w.now = extractvalue { i64, i1 } %r, 0
+  %ok = extractvalue { i64, i1 } %r, 1
+  br i1 %ok, label %ran, label %retry
+retry:
+  br label %try
+ran:
+  %c.bottom = add i64 %base, %from.bottom
+  %c.end.top = add i64 %base, %size
+  %c.top.1 = sub i64 %c.end.top, %from.top
+  %c.top = sub i64 %c.top.1, 1
+  %c = select i1 %top, i64 %c.top, i64 %c.bottom
+  %c.end = add i64 %c, 1
+  call void %fn(i8** %objects, i64 %c, i64 %c.end)
+  %ignored = atomicrmw add i64* %done.p, i64 1 release
+  br label %claim
+exhausted:
+  br i1 %stealing, label %wait, label %steal
+steal:
+  br label %claim
+wait:
+  %done = load atomic i64, i64* %done.p acquire, align 8
+  %all = icmp sge i64 %done, %count
+  br i1 %all, label %finished, label %wait.yield
+wait.yield:
+  YIELD
+  br label %wait
+finished:
+  %s.next = add i64 %s, 1
+  br label %stage
+exit:
+  ret void
+}
+
+define void @post(i64* %slot, i64 %plan, i64 %objects, i64 %sync, i64 %first,
+                  i64 %end) nounwind {
+  %p1 = getelementptr i64, i64* %slot, i64 1
+  store i64 %plan, i64* %p1
+  %p2 = getelementptr i64, i64* %slot, i64 2
+  store i64 %objects, i64* %p2
+  %p3 = getelementptr i64, i64* %slot, i64 3
+  store i64 %sync, i64* %p3
+  %p4 = getelementptr i64, i64* %slot, i64 4
+  store i64 %first, i64* %p4
+  %p5 = getelementptr i64, i64* %slot, i64 5
+  store i64 %end, i64* %p5
+  store atomic i64 1, i64* %slot release, align 8
+  ret void
+}
+
+define void @retract(i64* %slot) nounwind {
+entry:
+  %r = cmpxchg i64* %slot, i64 1, i64 0 acq_rel monotonic
+  %ok = extractvalue { i64, i1 } %r, 1
+  br i1 %ok, label %exit, label %wait
+wait:
+  %s = load atomic i64, i64* %slot acquire, align 8
+  %busy = icmp eq i64 %s, 2
+  br i1 %busy, label %wait.yield, label %exit
+wait.yield:
+  YIELD
+  br label %wait
+exit:
+  ret void
+}
+
+define void @serve(i64* %slot, i64 %polls) nounwind {
+entry:
+  br label %poll
+poll:
+  %idle = phi i64 [0, %entry], [0, %run], [%idle.next, %wait.yield]
+  %s = load atomic i64, i64* %slot acquire, align 8
+  %posted = icmp eq i64 %s, 1
+  br i1 %posted, label %take, label %idle.check
+take:
+  %r = cmpxchg i64* %slot, i64 1, i64 2 acq_rel acquire
+  %ok = extractvalue { i64, i1 } %r, 1
+  br i1 %ok, label %run, label %idle.check
+run:
+  %p1 = getelementptr i64, i64* %slot, i64 1
+  %plan.i = load i64, i64* %p1
+  %p2 = getelementptr i64, i64* %slot, i64 2
+  %objects.i = load i64, i64* %p2
+  %p3 = getelementptr i64, i64* %slot, i64 3
+  %sync.i = load i64, i64* %p3
+  %p4 = getelementptr i64, i64* %slot, i64 4
+  %first = load i64, i64* %p4
+  %p5 = getelementptr i64, i64* %slot, i64 5
+  %end = load i64, i64* %p5
+  %plan = inttoptr i64 %plan.i to i64*
+  %objects = inttoptr i64 %objects.i to i8**
+  %sync = inttoptr i64 %sync.i to i64*
+  call void @work(i64* %plan, i8** %objects, i64* %sync, i64 %first, i64 %end, i64 1)
+  store atomic i64 0, i64* %slot release, align 8
+  br label %poll
+idle.check:
+  %idle.next = add i64 %idle, 1
+  %tired = icmp sge i64 %idle.next, %polls
+  br i1 %tired, label %exit, label %wait.yield
+wait.yield:
+  YIELD
+  br label %poll
+exit:
+  ret void
+}
+"""
+
+
+def team_ir() -> str:
+    """The module of work / post / serve / retract (see _TEAM); a thread that waits
+    yields its core (sched_yield) to any thread that has work."""
+    if _can_yield():
+        return ("declare i32 @sched_yield() nounwind\n\n" +
+                _TEAM.replace("YIELD", "%yielded = call i32 @sched_yield()"))
+    return _TEAM.replace("YIELD", "")
+
+
+@lru_cache(maxsize=1)
+def _can_yield() -> bool:
+    """Whether the C library's sched_yield resolves in this process (POSIX)."""
+    import ctypes
+
+    try:
+        return hasattr(ctypes.CDLL(None), "sched_yield")
+    except (OSError, TypeError):
+        return False
 
 
 def _identity(combine: str) -> str:
