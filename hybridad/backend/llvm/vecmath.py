@@ -19,7 +19,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import platform
-from functools import lru_cache
+from functools import cache, lru_cache
 
 # math functions libmvec provides for double, by arity
 FUNCTIONS = {name: 1 for name in (
@@ -63,7 +63,7 @@ def _vector_name(isa: str, lanes: int, name: str, arity: int) -> str:
     return f"_ZGV{isa}N{lanes}{'v' * arity}_{name}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def variants(name: str, arity: int) -> tuple[tuple[int, str], ...]:
     """(lanes, vector symbol) of ``name`` for this CPU, one per lane count; empty when
     libmvec lacks the function or is absent."""
