@@ -10,6 +10,7 @@ per row. Backends: ``"llvm"`` (default, native code), ``"tape"`` and ``"numpy"``
 from __future__ import annotations
 
 import collections
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -313,7 +314,8 @@ class _InterpretedRunner:
         if batch is None:
             values = self._evaluate(np.concatenate([a.ravel() for a in arrays])[None, :])[0]
         else:
-            columns = [a.reshape(batch, -1) if b else
+            # the row size is explicit: reshape(0, -1) cannot infer it for zero rows
+            columns = [a.reshape(batch, math.prod(a.shape[1:])) if b else
                        np.broadcast_to(a.ravel(), (batch, a.size))
                        for a, b in zip(arrays, batched, strict=True)]
             x = np.concatenate(columns, axis=1) if columns else np.zeros((batch, 0))

@@ -24,6 +24,7 @@ caches of traces) is in traced.py.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -510,8 +511,9 @@ def _map(fun: Callable[..., Any], cache: _Cache, args: Sequence[Any],
     batch = sizes.pop()
     if _symbolic_call(args, {}):
         return _symbolic_vmap(fun, args, axes, batch)
-    rows = [np.asarray(a)[0] if ax == 0 else np.asarray(a) for a, ax in
-            zip(args, axes, strict=True)]
+    # the trace needs one row's shapes; a batch of zero rows traces at zeros
+    rows = [(np.asarray(a)[0] if batch else np.zeros(np.shape(a)[1:])) if ax == 0
+            else np.asarray(a) for a, ax in zip(args, axes, strict=True)]
     traced = cache.get(rows, "vmap")
     if traced.can_group():
         return _unstack(traced, traced.grouped_kernel()(*args))
@@ -523,7 +525,7 @@ def _map(fun: Callable[..., Any], cache: _Cache, args: Sequence[Any],
 def _batched(arg: Any, axis: int | None, batch: int) -> np.ndarray:
     a = np.asarray(arg, dtype=np.float64)
     if axis == 0:
-        return a.reshape(batch, -1)
+        return a.reshape(batch, math.prod(a.shape[1:]))   # (0, -1) is ambiguous
     return np.broadcast_to(a.reshape(1, -1), (batch, a.size))
 
 
