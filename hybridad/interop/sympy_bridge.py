@@ -106,8 +106,32 @@ def _numeric_arg(function: sympy.Function, prec: int) -> sympy.Expr | None:
     return value if value.is_number else None
 
 
-class sigmoid(sympy.Function):  # noqa: N801  (SymPy functions are lower case)
+class _Printable:
+    """Code printing of hybridad's SymPy functions through a plain SymPy form, so that
+    ``sympy.lambdify`` (numpy, scipy, math, mpmath, sympy modules), ``sympy.ccode`` and
+    friends work on what :func:`to_sympy` exports. String printing keeps the name."""
+
+    def plain(self) -> sympy.Expr:
+        """The function written with SymPy's own operations."""
+        raise NotImplementedError
+
+    def _print_plain(self, printer: Any) -> str:
+        return printer._print(self.plain())
+
+    # each code printer asks for its own method name (Printer.printmethod)
+    _pythoncode = _mpmathcode = _lambdacode = _ccode = _print_plain
+
+    def _numpycode(self, printer: Any) -> str:     # numpy, scipy, jax, cupy
+        return self._print_plain(printer)
+
+    _scipycode = _cupycode = _jaxcode = _numpycode
+
+
+class sigmoid(_Printable, sympy.Function):  # noqa: N801  (SymPy functions are lower case)
     """Logistic sigmoid ``1/(1 + exp(-x))``; derivative ``sigmoid(x)*(1 - sigmoid(x))``."""
+
+    def plain(self) -> sympy.Expr:
+        return 1 / (1 + sympy.exp(-self.args[0]))
 
     nargs = 1
 
@@ -145,8 +169,19 @@ class sigmoid(sympy.Function):  # noqa: N801  (SymPy functions are lower case)
         return True if self.args[0].is_extended_real else None
 
 
-class relu(sympy.Function):  # noqa: N801
+class relu(_Printable, sympy.Function):  # noqa: N801
     """``Max(x, 0)``; derivative ``Heaviside(x, 0)`` (0 at the kink, as hybridad)."""
+
+    def plain(self) -> sympy.Expr:
+        return sympy.Max(self.args[0], sympy.S.Zero)
+
+    def _numpycode(self, printer: Any) -> str:
+        # numpy-like printers print Max as amax of a tuple, which fails for an array
+        # beside a scalar; their elementwise maximum (nan-propagating, as hybridad's)
+        return (f"{printer._module_format(printer._module + '.maximum')}"
+                f"({printer._print(self.args[0])}, 0.0)")
+
+    _scipycode = _cupycode = _jaxcode = _numpycode
 
     nargs = 1
 
@@ -181,8 +216,11 @@ class relu(sympy.Function):  # noqa: N801
         return self.args[0].is_finite
 
 
-class stop_gradient(sympy.Function):  # noqa: N801
+class stop_gradient(_Printable, sympy.Function):  # noqa: N801
     """Identity whose derivative is zero."""
+
+    def plain(self) -> sympy.Expr:
+        return self.args[0]
 
     nargs = 1
 
