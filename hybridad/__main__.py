@@ -51,8 +51,10 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="variables to differentiate (default: every symbol, by name)")
     parser.add_argument("--method", default="central", choices=hd.numeric.METHODS,
                         help="finite-difference method (default: central)")
-    parser.add_argument("--trace", choices=("forward", "reverse", "both"), default=None,
-                        help="print the textbook evaluation traces (default example: both)")
+    parser.add_argument("--trace", nargs="?", const="both",
+                        choices=("forward", "reverse", "both"), default=None,
+                        help="print the textbook evaluation traces: forward, reverse or "
+                             "both (a bare --trace; the default example prints both)")
     parser.add_argument("--hessian", action="store_true",
                         help="also the Hessian by every mode")
     parser.add_argument("--batch", type=int, metavar="N", default=None,

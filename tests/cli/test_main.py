@@ -132,3 +132,14 @@ def test_let_bindings_parse(capsys):
     assert main(["u = x*y; u*sin(u)", "--at", "x=1", "y=2"]) == 0
     out = capsys.readouterr().out
     assert row(out, "df/dx")[0] == pytest.approx(2 * math.sin(2) + 4 * math.cos(2), rel=1e-14)
+
+
+def test_bare_trace_flag_prints_both_tables():
+    # DESIGN §2's `[--trace]` is a flag: a new user's bare --trace exited 2
+    # ("expected one argument")
+    done = run("log(x1) + x1*x2 - sin(x2)", "--at", "x1=2", "x2=5", "--trace")
+    assert done.returncode == 0, done.stderr
+    assert "Forward tangent trace" in done.stdout and "Reverse adjoint trace" in done.stdout
+    only = run("log(x1) + x1*x2 - sin(x2)", "--at", "x1=2", "x2=5", "--trace", "forward")
+    assert "Forward tangent trace" in only.stdout
+    assert "Reverse adjoint trace" not in only.stdout
