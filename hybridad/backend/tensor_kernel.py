@@ -54,9 +54,11 @@ class TensorKernel:
 
     ``k(*arrays, out=None)`` returns one float64 array per output, in the output's shape
     (written into ``out`` when given: arrays of those shapes, as numpy's ``out=``).
-    ``threads`` (or ``k(..., threads=N)`` for one call) spreads the chunks of the
-    program's parallel stages over N threads; ``parallel_stages`` counts the stages
-    that are spread (0: every call runs in the calling thread).
+    ``threads`` > 1 cuts the program's parallel stages into chunks and spreads them
+    over that many threads (``k(..., threads=N)`` changes N for one call; every N gives
+    the same bits); ``parallel_stages`` counts the stages that are spread (0: every call
+    runs in the calling thread, as for a kernel built with ``threads=1``, which has no
+    chunked stages and compiles faster).
     Raises :class:`NotLowerable` at construction when an operation has no loop lowering.
     """
 
@@ -69,7 +71,8 @@ class TensorKernel:
         self.inputs = list(inputs)
         unique = list(dict.fromkeys(self.outputs))
         self._slot_of = [unique.index(o) for o in self.outputs]
-        program = LoopProgram(unique, self.inputs, Blas.load if blas else None)
+        program = LoopProgram(unique, self.inputs, Blas.load if blas else None,
+                              threaded=threads > 1)
         self.ir = program.ir(numpy_data_offset())
         # the engine owns the machine code: kept as long as this kernel
         self._engine, address, self.compile_seconds, self.cache_hit = compile_function(

@@ -58,13 +58,26 @@ def test_elementwise_chain_with_math_functions(posts):
 
 def test_one_thread_posts_nothing_and_threads_per_call(posts):
     x = hd.tensor("tt_default_x", (N,))
-    kernel = TensorKernel([hd.exp(x) + 1.0], [x])
-    assert kernel.threads == 1 and kernel.parallel_stages > 0
+    kernel = TensorKernel([hd.exp(x) + 1.0], [x], threads=2)
+    assert kernel.threads == 2 and kernel.parallel_stages > 0
     xv = np.linspace(-1.0, 1.0, N)
-    (one,) = kernel(xv)
+    (one,) = kernel(xv, threads=1)
     assert posts[0] == 0
-    (two,) = kernel(xv, threads=2)
+    (two,) = kernel(xv)
     assert posts[0] == 1 and np.array_equal(one, two)
+
+
+def test_a_one_thread_kernel_has_no_chunked_stages(posts):
+    # threads=1 compiles no chunk loops (faster to compile); a per-call threads=2 then
+    # runs in the calling thread, with the same results as a threaded kernel
+    x = hd.tensor("tt_default_x", (N,))
+    single = TensorKernel([hd.exp(x) + 1.0], [x])
+    assert single.threads == 1 and single.parallel_stages == 0
+    xv = np.linspace(-1.0, 1.0, N)
+    (two,) = single(xv, threads=2)
+    assert posts[0] == 0
+    (threaded,) = TensorKernel([hd.exp(x) + 1.0], [x], threads=2)(xv)
+    assert np.array_equal(two, threaded)
 
 
 def test_rosenbrock_gradient_through_lambdify_single_call(posts):

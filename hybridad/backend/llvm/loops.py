@@ -145,8 +145,12 @@ class LoopProgram:
     """The plan and LLVM IR text of one tensor kernel."""
 
     def __init__(self, outputs: Sequence[Expr], inputs: Sequence[Expr],
-                 blas: Callable[[], Any] | None = None):
+                 blas: Callable[[], Any] | None = None, threaded: bool = False):
         self.outputs, self.inputs = list(outputs), list(inputs)
+        # threaded=False: no stage is cut into chunks (consecutive serial stages are one
+        # function), so a kernel that never runs on several threads compiles as fast as
+        # one plain loop nest program (chunked stages cost ~50% more LLVM time)
+        self.threaded = threaded
         # a loader of blas.Blas (None: loops only), called only for a large contraction,
         # since importing scipy.linalg costs a fraction of a second
         self._blas_loader = blas
@@ -648,7 +652,7 @@ class LoopProgram:
         chunk = -(-max(CHUNK_WORK, 1) // max(inner, 1))
         chunk = -(-chunk // align) * align
         chunks = -(-outer // chunk)
-        if not parallel or chunks < 2 or outer * inner < 2 * CHUNK_WORK:
+        if not (parallel and self.threaded) or chunks < 2 or outer * inner < 2 * CHUNK_WORK:
             chunk, chunks = 0, 1
         stage = Stage(chunk > 0, chunks, chunk, outer * inner)
         lines, allocas = len(self.e.lines), len(self.allocas)
