@@ -33,6 +33,7 @@ from .interop.sympy_bridge import from_sympy, to_sympy
 from .func.check import check_grad
 from .tape import Tape
 from .backend import Kernel, clear_kernel_cache, lambdify
+from . import codegen  # noqa: F401  (hd.codegen.to_c)
 
 # the elementwise functions (hd.sin, hd.where, hd.maximum, ...) and their aliases
 # (hd.asin, ...) come from the registry entries

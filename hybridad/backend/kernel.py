@@ -232,6 +232,14 @@ class Kernel:
             info.update(segments=self._runner.segments, ir_chars=self._runner.ir_chars)
         return info
 
+    def to_c(self, name: str = "f") -> tuple[str, str]:
+        """``(source, header)``: this kernel as self-contained C99 (libm only), the
+        function ``void name(long n_rows, const double *arg0, long stride0, ...,
+        double *out0, ...)`` documented in the header (see hybridad/backend/c)."""
+        from .c import kernel_to_c
+
+        return kernel_to_c(self, name)
+
     # -- pickling: the expressions travel, the code is recompiled ------------------------
     def __reduce__(self) -> tuple:
         args, exprs, derivatives = self._init_args

@@ -399,6 +399,15 @@ class TensorLambdified:
         compiled again where it is loaded."""
         return (_rebuild, self._init)
 
+    def to_c(self, name: str = "f") -> tuple[str, str]:
+        """``(source, header)``: this kernel as self-contained C99 (libm only; loop
+        nests, contractions as plain loops), the function ``void name(long n_rows,
+        const double *arg0, long stride0, ..., double *out0, ...)`` documented in the
+        header (see hybridad/backend/c)."""
+        from .c import tensor_to_c
+
+        return tensor_to_c(self, name)
+
     def __repr__(self) -> str:
         return (f"TensorLambdified({len(self.args)} tensor arguments, derivatives="
                 f"{self.derivatives!r}, {self.kernel!r})")

@@ -145,7 +145,8 @@ class LoopProgram:
     """The plan and LLVM IR text of one tensor kernel."""
 
     def __init__(self, outputs: Sequence[Expr], inputs: Sequence[Expr],
-                 blas: Callable[[], Any] | None = None, threaded: bool = False):
+                 blas: Callable[[], Any] | None = None, threaded: bool = False,
+                 vector_math: bool = True):
         self.outputs, self.inputs = list(outputs), list(inputs)
         # threaded=False: no stage is cut into chunks (consecutive serial stages are one
         # function), so a kernel that never runs on several threads compiles as fast as
@@ -157,7 +158,8 @@ class LoopProgram:
         self.blas: Any = None
         self.buffers: list[Buffer] = []
         self.access: dict[Expr, Access] = {}
-        self.e = Emitter(fastmath=False, vector_math=True)
+        # vector_math=False: math functions by their plain C names (C export)
+        self.e = Emitter(fastmath=False, vector_math=vector_math)
         self.body: list[str] = []              # lines after the entry block's allocas
         self.allocas: list[str] = []
         self._labels = 0
@@ -920,11 +922,12 @@ class LoopProgram:
         return slot
 
     # -- the module ------------------------------------------------------------------------
-    def ir(self, data_offset: int) -> str:
+    def ir(self, data_offset: int | None) -> str:
         """The module. ``void run(i8** objects)``: ``objects[k]`` the numpy array of
         buffer k (every scratch buffer is a slice of one scratch array: its offset is
         added here); data pointers are read from the array objects at ``data_offset``
-        (engine.numpy_data_offset), so the caller passes object addresses only. ``run``
+        (engine.numpy_data_offset), so the caller passes object addresses only; with
+        ``data_offset=None`` ``objects[k]`` is buffer k's data pointer itself. ``run``
         calls every stage's function ``stage<k>(objects, first, end)`` over all its
         chunks; a threaded call runs them chunk by chunk through ``work`` (see
         team_ir)."""
@@ -943,9 +946,13 @@ class LoopProgram:
             for k in sorted({int(k) for k in re.findall(r"%b(\d+)(?!\d)", body)}):
                 loads.append(f"  %o{k}.p = getelementptr i8*, i8** %objects, i64 {k}")
                 loads.append(f"  %o{k} = load i8*, i8** %o{k}.p")
-                loads.append(f"  %o{k}.d = getelementptr i8, i8* %o{k}, i64 {data_offset}")
-                loads.append(f"  %o{k}.dp = bitcast i8* %o{k}.d to double**")
-                loads.append(f"  %d{k} = load double*, double** %o{k}.dp")
+                if data_offset is None:          # a plain table of data pointers
+                    loads.append(f"  %d{k} = bitcast i8* %o{k} to double*")
+                else:
+                    loads.append(f"  %o{k}.d = getelementptr i8, i8* %o{k}, "
+                                 f"i64 {data_offset}")
+                    loads.append(f"  %o{k}.dp = bitcast i8* %o{k}.d to double**")
+                    loads.append(f"  %d{k} = load double*, double** %o{k}.dp")
                 loads.append(f"  %b{k} = getelementptr double, double* %d{k}, "
                              f"i64 {offsets[k]}")
             # never inlined (and not internal, so never specialized on run's constant
