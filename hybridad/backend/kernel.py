@@ -26,6 +26,7 @@ from ..core.expr import Expr
 from ..core.scalarize import at_element_level, element_symbols, replace_symbols
 from ..core.traverse import topo_order
 from ..tape import Tape
+from . import dask_arrays
 from .layout import (
     F64,
     Block,
@@ -197,6 +198,8 @@ class Kernel:
     def _call_python(self, *args: Any, out: Any = None) -> Any:
         """Every call the native entry does not take: one conversion of the arguments,
         one call of the runner writing into ``out`` (checked) or fresh arrays."""
+        if dask_arrays.has_dask(args):          # lazy: one kernel call per dask chunk
+            return dask_arrays.call_kernel(self, args, out)
         arrays, batch, batched = convert_arguments(args, self.groups, "kernel")
         lead = () if batch is None or self.reduce else (batch,)
         shapes = [lead + b.shape for b in self.blocks]
@@ -291,7 +294,9 @@ def _blocks_of(result: Any, structure: Any, n: int) -> list[Any]:
 
 
 def _rebuild(args: Any, exprs: Any, derivatives: str | None, options: dict) -> Kernel:
-    return Kernel(args, exprs, derivatives, **options)
+    # through lambdify's cache: a process that loads the same kernel again (a worker
+    # given it with every task) finds the one it built
+    return lambdify(args, exprs, derivatives, scalarize=True, **options)
 
 
 def _check_options(derivatives: Any, reduce: Any, backend: Any, opt_level: Any,

@@ -26,6 +26,7 @@ import numpy as np
 from ..core.build import as_operand
 from ..core.expr import Expr
 from ..errors import ShapeError
+from . import dask_arrays
 from .llvm.blas import Blas
 from .llvm.engine import compile_function, numpy_data_offset
 from .llvm.loops import LoopProgram, NotLowerable
@@ -430,6 +431,8 @@ class TensorLambdified:
         return values, derivative
 
     def __call__(self, *values: Any, out: Any = None) -> Any:
+        if dask_arrays.has_dask(values):        # lazy: one kernel call per dask chunk
+            return dask_arrays.call_kernel(self, values, out)
         if out is None and len(values) == len(self._shapes) and all(
                 type(v) is np.ndarray and v.shape == s for v, s in zip(values, self._shapes)):
             return self._structure(self.kernel(*values))     # one point: straight through
@@ -522,5 +525,10 @@ def _flatten_out(out: Any) -> list[np.ndarray]:
 
 
 def _rebuild(args: Any, exprs: Any, derivatives: Any, wrt: Any, reduce: Any,
-             threads: int) -> TensorLambdified:
+             threads: int) -> Any:
+    from .kernel import _tensor_arguments, lambdify
+
+    if _tensor_arguments(args):   # through lambdify's cache: built once per process
+        return lambdify(args, exprs, derivatives, wrt=wrt, reduce=reduce, threads=threads,
+                        scalarize=False)
     return TensorLambdified(args, exprs, derivatives, wrt=wrt, reduce=reduce, threads=threads)

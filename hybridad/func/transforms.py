@@ -29,6 +29,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ..backend import dask_arrays
 from ..calculus.diff import directional, weighted_adjoints
 from ..calculus.jacobian import gradient as symbolic_gradient
 from ..calculus.jacobian import gradient as tensor_gradient
@@ -205,6 +206,8 @@ def jit(fun: Callable[..., Any], backend: str = "llvm") -> Callable[..., Any]:
     cache = _Cache(fun, backend)
 
     def compiled(*args: Any, **kwargs: Any) -> Any:
+        if dask_arrays.has_dask(args, kwargs):      # lazy, one task over whole arrays
+            return dask_arrays.call_transform(compiled, args, kwargs)
         if _symbolic_call(args, kwargs):
             nested = _Nested.of(fun, args, kwargs)
             return nested.bind(nested.out, args)
@@ -212,6 +215,7 @@ def jit(fun: Callable[..., Any], backend: str = "llvm") -> Callable[..., Any]:
         return traced.structure(traced.evaluate(traced.flat_input(args)))
 
     compiled.cache = cache  # type: ignore[attr-defined]
+    compiled._dask_spec = ("jit", fun, {"backend": backend})  # type: ignore[attr-defined]
     return compiled
 
 
@@ -227,6 +231,8 @@ def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str =
         key = None if kwargs else _plain_key(args)
         if key is not None and key in fast and not inside_trace():
             return fast[key](args)
+        if dask_arrays.has_dask(args, kwargs):      # lazy, one task over whole arrays
+            return dask_arrays.call_transform(transformed, args, kwargs)
         if _symbolic_call(args, kwargs):
             return _symbolic_value_and_grad(fun, args, kwargs, argnums)
         nums = _argnum_list(argnums, len(args), "grad")
@@ -248,6 +254,8 @@ def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str =
 
     transformed.cache = cache  # type: ignore[attr-defined]
     transformed.fast = fast  # type: ignore[attr-defined]
+    transformed._dask_spec = ("value_and_grad", fun,  # type: ignore[attr-defined]
+                              {"argnums": argnums, "backend": backend})
     return transformed
 
 
@@ -272,6 +280,8 @@ def grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str = "llvm"
         return both(*args, **kwargs)[1]
 
     transformed.cache = both.cache  # type: ignore[attr-defined]
+    transformed._dask_spec = ("grad", fun,  # type: ignore[attr-defined]
+                              {"argnums": argnums, "backend": backend})
     return transformed
 
 
@@ -291,6 +301,8 @@ def jacobian(fun: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto",
             run = cache.fast.get(key)
             if run is not None:
                 return run(args)
+        if dask_arrays.has_dask(args, kwargs):      # lazy, one task over whole arrays
+            return dask_arrays.call_transform(transformed, args, kwargs)
         if _symbolic_call(args, kwargs):
             return _symbolic_jacobian(fun, args, kwargs, argnums, mode)
         nums = _argnum_list(argnums, len(args), "jacobian")
@@ -303,6 +315,8 @@ def jacobian(fun: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto",
         return _jacobian_tree(results, traced.is_tuple, argnums)
 
     transformed.cache = cache  # type: ignore[attr-defined]
+    transformed._dask_spec = ("jacobian", fun, {  # type: ignore[attr-defined]
+        "argnums": argnums, "mode": mode, "backend": backend})
     return transformed
 
 
@@ -473,6 +487,8 @@ def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0
             in_axes)
         if len(axes) != len(args):
             raise ValueError(f"vmap: in_axes has {len(axes)} entries for {len(args)} args")
+        if dask_arrays.has_dask(args, kwargs):      # lazy, one call per chunk of rows
+            return dask_arrays.call_vmap(mapped, args, kwargs, axes)
         if not kwargs:
             return _map(fun, cache, args, axes)
         names = tuple(sorted(kwargs))
@@ -482,6 +498,8 @@ def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0
                     args + tuple(kwargs[n] for n in names), axes + [0] * len(names))
 
     mapped.cache = cache  # type: ignore[attr-defined]
+    mapped._dask_spec = ("vmap", fun,  # type: ignore[attr-defined]
+                         {"in_axes": in_axes, "backend": backend})
     return mapped
 
 
