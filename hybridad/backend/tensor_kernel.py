@@ -500,8 +500,8 @@ class TensorLambdified:
         for part in partials:
             for acc, value in zip(flat, part):
                 acc += value
-        if self.reduce == "mean" and batch:
-            flat = [f / batch for f in flat]
+        if self.reduce == "mean":        # the mean of no rows is nan, as Kernel's and C's
+            flat = [f / batch if batch else np.full(f.shape, np.nan) for f in flat]
         return flat
 
     def _spread(self, pieces: list[range], run: Any) -> None:

@@ -48,3 +48,12 @@ def test_zero_rows_through_func_vmap_on_the_tape() -> None:
     for backend in ("llvm", "tape"):
         out = vmap(grad(f, backend=backend))(np.zeros((0, 2)))
         assert np.shape(out) == (0, 2)
+
+
+def test_mean_of_zero_rows_is_nan_for_tensor_kernels_as_for_element_level() -> None:
+    x = hd.tensor("zr_tensor", (3000,))
+    for scalarize in (False, True):
+        kernel = hd.lambdify([x], hd.sum(hd.exp(x)), derivatives="gradient",
+                             reduce="mean", scalarize=scalarize)
+        value, gradient = kernel(np.zeros((0, 3000)))
+        assert np.isnan(value) and gradient.shape == (3000,) and np.isnan(gradient).all()
