@@ -39,6 +39,7 @@ from ..core.expr import Expr
 from ..core.scalarize import scalarize
 from ..core.substitute import substitute
 from ..errors import TracingError
+from . import dask_calls
 from .traced import (
     _FUNCTION_CACHES,  # noqa: F401  (tests look at the per-function caches)
     Argnums,
@@ -207,7 +208,7 @@ def jit(fun: Callable[..., Any], backend: str = "llvm") -> Callable[..., Any]:
 
     def compiled(*args: Any, **kwargs: Any) -> Any:
         if dask_arrays.has_dask(args, kwargs):      # lazy, one task over whole arrays
-            return dask_arrays.call_transform(compiled, args, kwargs)
+            return dask_calls.call_transform(compiled, args, kwargs)
         if _symbolic_call(args, kwargs):
             nested = _Nested.of(fun, args, kwargs)
             return nested.bind(nested.out, args)
@@ -232,7 +233,7 @@ def value_and_grad(fun: Callable[..., Any], argnums: Argnums = 0, backend: str =
         if key is not None and key in fast and not inside_trace():
             return fast[key](args)
         if dask_arrays.has_dask(args, kwargs):      # lazy, one task over whole arrays
-            return dask_arrays.call_transform(transformed, args, kwargs)
+            return dask_calls.call_transform(transformed, args, kwargs)
         if _symbolic_call(args, kwargs):
             return _symbolic_value_and_grad(fun, args, kwargs, argnums)
         nums = _argnum_list(argnums, len(args), "grad")
@@ -302,7 +303,7 @@ def jacobian(fun: Callable[..., Any], argnums: Argnums = 0, mode: str = "auto",
             if run is not None:
                 return run(args)
         if dask_arrays.has_dask(args, kwargs):      # lazy, one task over whole arrays
-            return dask_arrays.call_transform(transformed, args, kwargs)
+            return dask_calls.call_transform(transformed, args, kwargs)
         if _symbolic_call(args, kwargs):
             return _symbolic_jacobian(fun, args, kwargs, argnums, mode)
         nums = _argnum_list(argnums, len(args), "jacobian")
@@ -488,7 +489,7 @@ def vmap(fun: Callable[..., Any], in_axes: int | None | Sequence[int | None] = 0
         if len(axes) != len(args):
             raise ValueError(f"vmap: in_axes has {len(axes)} entries for {len(args)} args")
         if dask_arrays.has_dask(args, kwargs):      # lazy, one call per chunk of rows
-            return dask_arrays.call_vmap(mapped, args, kwargs, axes)
+            return dask_calls.call_vmap(mapped, args, kwargs, axes)
         if not kwargs:
             return _map(fun, cache, args, axes)
         names = tuple(sorted(kwargs))

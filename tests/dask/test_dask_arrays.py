@@ -283,3 +283,19 @@ def test_unpickling_a_kernel_again_finds_the_one_built():
     assert first is second                                  # lambdify's cache answered
     X, y = data(10)
     assert_trees_close(first(X, WEIGHTS, y), kernel(X, WEIGHTS, y))
+
+
+def test_a_transform_travels_as_its_spec_and_is_rebuilt():
+    # what a worker does with a hybridad.func function's payload: unpickle the factory
+    # (the user's function and the transform's options) and call it once
+    import pickle
+
+    from hybridad.func import value_and_grad, vmap
+    from hybridad.func.dask_calls import portable_transform
+
+    f = vmap(value_and_grad(lambda x: hd.sum(hd.sin(x) * x)))
+    rebuilt = dask_arrays._build(pickle.loads(portable_transform(f).payload))
+    x = np.random.default_rng(3).uniform(size=(5, 3))
+    (value, gradient), (value2, gradient2) = f(x), rebuilt(x)
+    assert rebuilt is not f
+    assert np.array_equal(value, value2) and np.array_equal(gradient, gradient2)
