@@ -84,7 +84,7 @@ class TensorKernel:
         self._schedule = _schedule(self.stages)
         self.parallel_stages = sum(1 for parallel, chunks, work in self.stages
                                    if _spread(parallel, chunks, work))
-        # (stage function, chunks) per stage, for the threads' work (loops.team_ir)
+        # (stage function, chunks) per stage, for the threads' work (llvm/team.py)
         self._plan_table = np.array(
             [(self._engine.get_function_address(f"stage{k}"), chunks)
              for k, (_, chunks, _) in enumerate(self.stages)] if self.parallel_stages
@@ -177,7 +177,7 @@ class TensorKernel:
         is posted to up to ``threads - 1`` helpers (see _Team) and run by this thread
         too (native ``work``: chunks claimed one by one, so nobody waits for a helper
         that is late or busy elsewhere); the other segments run here alone."""
-        sync = np.zeros(3 * len(self.stages), dtype=np.int64)   # loops.team_ir
+        sync = np.zeros(3 * len(self.stages), dtype=np.int64)   # llvm/team.py
         pointer, plan = sync.ctypes.data, self._plan_table.ctypes.data
         team = _team()
         work = team.work
@@ -213,7 +213,7 @@ class _Team:
     SPIN_SECONDS = 5e-4
 
     def __init__(self) -> None:
-        from .llvm.loops import team_ir
+        from .llvm.team import team_ir
 
         # the helpers run this module's code: it lives as long as the process
         self._engine, serve, _, _ = compile_function(team_ir(), 2, "serve")
