@@ -109,11 +109,8 @@ def _numeric_arg(function: sympy.Function, prec: int) -> sympy.Expr | None:
 class _Printable:
     """Code printing of hybridad's SymPy functions through a plain SymPy form, so that
     ``sympy.lambdify`` (numpy, scipy, math, mpmath, sympy modules), ``sympy.ccode`` and
-    friends work on what :func:`to_sympy` exports. String printing keeps the name."""
-
-    def plain(self) -> sympy.Expr:
-        """The function written with SymPy's own operations."""
-        raise NotImplementedError
+    friends work on what :func:`to_sympy` exports. String printing keeps the name.
+    Each function class defines ``plain()``: itself written with SymPy's operations."""
 
     def _print_plain(self, printer: Any) -> str:
         return printer._print(self.plain())
