@@ -73,7 +73,7 @@ import hybridad as hd
 from hybridad.func import jvp, value_and_grad
 
 from .measure import Measurement, Prepared, Row, prepare_row, time_interleaved
-from .report import fmt_ms, fmt_ratio, fmt_us
+from .report import fmt_ms, fmt_ratio
 from .tensors import (
     MLP_BATCH,
     MLP_WIDTHS,
@@ -84,10 +84,12 @@ from .tensors import (
     import_peers,
     import_tool,
     jax_float64,
+    median_cell,
     mlp_loss,
     mlp_problem,
     numpy_backprop,
 )
+from .tensors import table as tensor_table
 
 Arrays = tuple[np.ndarray, ...]
 
@@ -643,31 +645,19 @@ def run_section(name: str, title: str, rows: list[Row], reference: Arrays, repea
     return Section(name, title, measurements)
 
 
-def _median(row: Measurement) -> str:
-    if row.median is None:
-        return "—"
-    return f"{fmt_us(row.median)} us" if row.median < 1e-3 else f"{fmt_ms(row.median)} ms"
-
-
 def check_cell(row: Measurement) -> str:
     return "FAILED" if failed(row) else row.status
 
 
+def _cells(row: Measurement) -> tuple[str, str]:
+    """(check, note): a failed or skipped row's note says why."""
+    note = row.note if row.status in ("ok", "skipped") else f"{row.status}: {row.note}"
+    return check_cell(row), note
+
+
 def table(section: Section, repeat: int) -> str:
-    """Tool, median per call, ratio to hybridad, setup (set up + first call), check, note
-    (for a failed or skipped row: why)."""
-    ref = section.reference()
-    lines = [f"{section.name}. {section.title}",
-             (f"   median of {repeat} per call; ratio to {ref.label if ref else '—'}; "
-              "setup = set up + first call; check = against the numpy reference"),
-             f"   {'tool':<42}{'median':>12}{'ratio':>8}{'setup ms':>11}  {'check':<9}note"]
-    timed = sorted((r for r in section.rows if r.median is not None), key=lambda r: r.median)
-    for row in timed + [r for r in section.rows if r.median is None]:
-        note = row.note if row.status in ("ok", "skipped") else f"{row.status}: {row.note}"
-        lines.append(f"   {row.label:<42}{_median(row):>12}{fmt_ratio(section.ratio(row)):>8}"
-                     f"{fmt_ms(row.setup_s):>11}  {check_cell(row):<9}{note}".rstrip())
-    lines += [f"   * {note}" for note in section.notes]
-    return "\n".join(lines)
+    """benchmarks.tensors' table, with a wider tool column and the reason of a failed row."""
+    return tensor_table(section, repeat, width=42, cells=_cells)
 
 
 SUMMARY_TOOLS = ("numpy", "torch", "jax")
@@ -688,7 +678,7 @@ def summary(sections: Sequence[Section]) -> str:
                      and r.median is not None]
             best = min(times, key=lambda r: r.median, default=None)
             cells.append(fmt_ratio(section.ratio(best)) if best else "—")
-        lines.append(f"   {section.name:<7}{_median(ref) if ref else '—':>12}"
+        lines.append(f"   {section.name:<7}{median_cell(ref) if ref else '—':>12}"
                      f"{fmt_ms(ref.setup_s) if ref else '—':>11}"
                      + "".join(f"{c:>10}" for c in cells))
     return "\n".join(lines)

@@ -476,21 +476,35 @@ def run_section(name: str, title: str, rows: list[Row], reference: Arrays, repea
     return Section(name, title, measurements)
 
 
-def table(section: Section, repeat: int) -> str:
-    """Tool, median per call, ratio to hybridad, setup (first call), check, note."""
+def median_cell(row: Measurement) -> str:
+    """A row's median per call, in us or ms ("—" when it was not timed)."""
+    if row.median is None:
+        return "—"
+    return f"{fmt_us(row.median)} us" if row.median < 1e-3 else f"{fmt_ms(row.median)} ms"
+
+
+def _cells(row: Measurement) -> tuple[str, str]:
+    """(check, note) of a row: a failed row's note is its first clause."""
+    if row.status == "ok":
+        return "ok", row.note
+    return row.status, row.note.split(";")[0]
+
+
+def table(section: Section, repeat: int, width: int = 40,
+          cells: Callable[[Measurement], tuple[str, str]] = _cells) -> str:
+    """Tool, median per call, ratio to hybridad, setup (set up + first call), check, note;
+    ``width`` is the tool column's, ``cells`` gives a row's (check, note)."""
     ref = section.reference()
     lines = [f"{section.name}. {section.title}",
              (f"   median of {repeat} per call; ratio to {ref.label if ref else '—'}; "
               "setup = set up + first call; check = against the numpy reference"),
-             f"   {'tool':<40}{'median':>12}{'ratio':>8}{'setup ms':>11}  {'check':<9}note"]
+             f"   {'tool':<{width}}{'median':>12}{'ratio':>8}{'setup ms':>11}  {'check':<9}note"]
     timed = sorted((r for r in section.rows if r.median is not None), key=lambda r: r.median)
     for row in timed + [r for r in section.rows if r.median is None]:
-        median = "—" if row.median is None else (
-            f"{fmt_us(row.median)} us" if row.median < 1e-3 else f"{fmt_ms(row.median)} ms")
-        check = "ok" if row.status == "ok" else row.status
-        note = row.note if row.status == "ok" else row.note.split(";")[0]
-        lines.append(f"   {row.label:<40}{median:>12}{fmt_ratio(section.ratio(row)):>8}"
-                     f"{fmt_ms(row.setup_s):>11}  {check:<9}{note}".rstrip())
+        check, note = cells(row)
+        lines.append(f"   {row.label:<{width}}{median_cell(row):>12}"
+                     f"{fmt_ratio(section.ratio(row)):>8}{fmt_ms(row.setup_s):>11}  "
+                     f"{check:<9}{note}".rstrip())
     lines += [f"   * {note}" for note in section.notes]
     return "\n".join(lines)
 
